@@ -1,0 +1,22 @@
+"""jaxpool: exact, fast N-d pooling for JAX.
+
+Max, min, average, sum and Lp pooling in any number of spatial dims, with custom gradients that are exact and
+much faster than JAX's default autodiff of ``lax.reduce_window``, while jit, vmap, grad, jvp, jacfwd, Hessians,
+remat and export keep working. Drop-in for ``flax.linen.max_pool``/``avg_pool``/``min_pool`` with PyTorch's
+options (dilation, ceil_mode, count_include_pad, divisor_override, channels_first). Semantics: SPEC.md.
+"""
+
+from jaxpool._geometry import pool_output_shape
+from jaxpool._max import max_pool, min_pool
+from jaxpool._sum import avg_pool, lp_pool, sum_pool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "avg_pool",
+    "lp_pool",
+    "max_pool",
+    "min_pool",
+    "pool_output_shape",
+    "sum_pool",
+]

@@ -1,0 +1,192 @@
+"""Max and min pooling: values, winners, and the custom derivative that makes the reverse pass fast.
+
+Design (SPEC §4, §7). JAX differentiates ``lax.reduce_window(max)`` through ``select_and_gather_add``, which is
+slow on CPU and has no rule for dilated windows. jaxpool instead defines max/min pooling with a
+``jax.custom_jvp`` whose tangent rule is *linear in the tangent*: the forward pass records, per output and per
+spatial axis, the offset of the winning element inside the window (int8), and the tangent of the output is the
+tangent of the input *gathered* at those winners (``_windows.gather_pass``, a chain of selects over strided
+slices). JAX obtains every mode from that one rule:
+
+* forward mode (``jvp``, ``jacfwd``) evaluates the gather directly;
+* reverse mode (``grad``, ``vjp``) transposes the gather: selects become masked cotangents and strided slices
+  become interior pads, which XLA fuses into one loop per axis — no scatter, deterministic, and dilation works;
+* higher orders (Hessian-vector products, ``hessian``) differentiate the rule again; winners are integers and
+  carry no tangent.
+
+A bare ``custom_vjp`` would break forward mode, and a ``custom_vjp`` nested in a ``custom_jvp`` rule fails to
+transpose under ``grad``; the linear custom_jvp keeps all transformations (``vmap``, ``jit``, ``checkpoint``,
+``eval_shape``, ``export``) working.
+
+Ties go to the first maximal (minimal) element in row-major window order, NaN beats every number (first NaN
+wins), and padded positions never win — the same element for values, jvp, grad and ``max_pool_with_indices``.
+Windows are separable, so the N-d op is N one-axis passes, last spatial axis first (see ``_windows``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpool import _windows
+from jaxpool._geometry import PoolGeometry, check_dtype, resolve
+
+Array = jax.Array
+Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
+
+
+def _identity(dtype: np.dtype, take_max: bool) -> Any:
+    """The value padding holds: -inf/+inf for floats, the dtype's min/max for integers."""
+    if jnp.issubdtype(dtype, jnp.floating):
+        return -jnp.inf if take_max else jnp.inf
+    info = jnp.iinfo(dtype)
+    return info.min if take_max else info.max
+
+
+def _order(geom: PoolGeometry) -> tuple[int, ...]:
+    """Axis order of the passes: last spatial dim first (row-major tie rule), skipping trivial axes."""
+    return tuple(
+        i for i in reversed(range(geom.num_spatial_dims))
+        if not (geom.axes[i].window == 1 and geom.axes[i].stride == 1 and geom.axes[i].low == 0
+                and geom.axes[i].out == geom.axes[i].size)
+    )
+
+
+def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
+    ident = _identity(x.dtype, take_max)
+    for i in _order(geom):
+        x = _windows.extreme_pass(x, geom.axes[i], ident, take_max)
+    return x
+
+
+def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[Array, ...]]:
+    """Pooled values and the per-pass winning offsets (in :func:`_order` order)."""
+    ident = _identity(x.dtype, take_max)
+    args = []
+    for i in _order(geom):
+        x, arg = _windows.argextreme_pass(x, geom, geom.axes[i], ident, take_max)
+        args.append(arg)
+    return x, tuple(args)
+
+
+def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
+    """Gather ``t`` (input-shaped, any dtype) at the winners recorded by :func:`winners`."""
+    for i, arg in zip(_order(geom), args):
+        t = _windows.gather_pass(t, geom.axes[i], arg)
+    return t
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _pool_float(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
+    return _values(x, geom, take_max)
+
+
+@_pool_float.defjvp
+def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    y, args = winners(x, geom, take_max)
+    return y, gather(t, geom, args)
+
+
+def prepare(inputs: Any, window_shape: Any, strides: Any, padding: Any, *, dilation: Any, ceil_mode: Any,
+            channels_first: Any) -> tuple[Array, PoolGeometry]:
+    """Validate arguments (before any compute) and convert ``inputs`` to a JAX array."""
+    shape = np.shape(inputs)
+    dtype = check_dtype(inputs.dtype if hasattr(inputs, "dtype") else jnp.asarray(inputs).dtype)
+    geom = resolve(shape, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                   channels_first=channels_first)
+    x = jnp.asarray(inputs)
+    del dtype
+    return x, geom
+
+
+def extreme_pool(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
+    """Max (or min) pooling of an already validated array; bool means any (all)."""
+    if x.dtype == jnp.bool_:
+        return _values(x.astype(jnp.uint8), geom, take_max).astype(jnp.bool_)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return _pool_float(x, geom, take_max)
+    return _values(x, geom, take_max)
+
+
+_DOC_ARGS = """
+    Args:
+      inputs: array ``(*batch, *spatial, features)`` (channels last, Flax) or, with ``channels_first=True``,
+        ``(*batch, features, *spatial)`` (PyTorch); zero or more batch axes. N, the number of spatial dims, is
+        the length of the first tuple among ``window_shape``, ``strides``, ``dilation``, else
+        ``inputs.ndim - 2``. So a ``(2, 4, 4, 1)`` input with a 3-entry window is ONE unbatched 3-D input,
+        not a batch of 2-D images. NumPy arrays are accepted. Any real float, integer or bool dtype.
+      window_shape: int or N ints.
+      strides: int or N ints; ``None`` means stride 1 in every dim (Flax's default, NOT PyTorch's
+        "stride = window").
+      padding: ``"VALID"``, ``"SAME"``, ``"SAME_LOWER"`` (any case; split as ``lax.padtype_to_pads``), an int,
+        N ints (symmetric) or N ``(low, high)`` pairs. Padded positions never win.
+      dilation: int or N ints (spacing of sampled positions; ``None`` = 1).
+      ceil_mode: round the output size up as PyTorch does (explicit padding only); a window that would start
+        at or beyond ``size + low`` is dropped.
+      channels_first: features before spatial dims.
+
+    Returns:
+      Array of the input dtype and shape ``pool_output_shape(inputs.shape, ...)``: per spatial dim
+      ``floor((size + low + high - eff) / stride) + 1`` with ``eff = dilation * (window - 1) + 1``.
+
+    Raises:
+      TypeError: complex or other unsupported dtypes; non-int (e.g. traced) geometry; non-bool flags.
+      ValueError: wrong tuple lengths or input rank, non-positive window/stride/dilation, negative or malformed
+        padding, ``ceil_mode`` with string padding, windows that sample only padding, or an empty output.
+"""
+
+
+def max_pool(
+    inputs: Any,
+    window_shape: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    dilation: int | Sequence[int] | None = None,
+    ceil_mode: bool = False,
+    channels_first: bool = False,
+) -> Array:
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    return extreme_pool(x, geom, True)
+
+
+def min_pool(
+    inputs: Any,
+    window_shape: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    dilation: int | Sequence[int] | None = None,
+    ceil_mode: bool = False,
+    channels_first: bool = False,
+) -> Array:
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    return extreme_pool(x, geom, False)
+
+
+max_pool.__doc__ = (
+    """N-d max pooling with exact, fast gradients; a drop-in for ``flax.linen.max_pool``.
+
+    Same parameter names, order and defaults as ``flax.linen.max_pool``, plus PyTorch's ``dilation`` and
+    ``ceil_mode`` (values match ``torch.nn.functional.max_pool{1,2,3}d``). Ties: the gradient (and jvp) goes
+    wholly to the first maximal element in row-major window order; a window holding NaN gives NaN and routes
+    to its first NaN (PyTorch's CPU kernel picks the last NaN). Bool inputs give ``any``.
+"""
+    + _DOC_ARGS
+)
+min_pool.__doc__ = (
+    """N-d min pooling with exact, fast gradients; a drop-in for ``flax.linen.pooling.min_pool``.
+
+    The mirror of :func:`max_pool`: ties go to the first minimal element, NaN counts as smaller than every
+    number (a window holding NaN gives NaN), padding holds +inf (the dtype's max for integers) and never wins.
+    Bool inputs give ``all``.
+"""
+    + _DOC_ARGS
+)

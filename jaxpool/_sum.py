@@ -1,0 +1,178 @@
+"""Sum, average and Lp pooling.
+
+All three are window sums (of ``x`` or of ``x**p``), computed separably — one axis at a time, as the sum of the
+window's strided slices of the zero-padded input (``_windows.sum_pass``). These are linear JAX ops, so JAX's own
+transpose is already the fast reverse pass (interior pads that XLA fuses into one loop per axis); no custom
+derivative is needed except for Lp's root, whose gradient is defined as 0 where the window sum is 0 (SPEC §4).
+
+Precision (SPEC §3): float16/bfloat16 inputs are accumulated in float32 and rounded once at the end, in the
+forward pass and in the gradient (the cotangents overlapping windows send to one element add up in float32).
+Result dtypes follow ``jnp.sum`` (sum) and ``jnp.mean`` (avg, lp). Average divisors come in closed form per axis
+from ``_geometry.avg_divisor``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxpool import _windows
+from jaxpool._geometry import PoolGeometry, avg_divisor
+from jaxpool._max import _DOC_ARGS, Padding, prepare
+
+Array = jax.Array
+
+
+def _result_dtype(dtype: np.dtype, reducer: Callable[..., Any]) -> np.dtype:
+    return jax.eval_shape(reducer, jax.ShapeDtypeStruct((1,), dtype)).dtype
+
+
+def _acc_dtype(out_dtype: np.dtype) -> np.dtype:
+    """Accumulate low-precision floats in float32."""
+    if jnp.issubdtype(out_dtype, jnp.floating) and jnp.finfo(out_dtype).bits < 32:
+        return np.dtype(np.float32)
+    return np.dtype(out_dtype)
+
+
+def _window_sum(x: Array, geom: PoolGeometry, fn: Callable[[Array], Array] | None = None) -> Array:
+    for ax in reversed(geom.axes):
+        x = _windows.sum_pass(x, geom, ax, fn)
+        fn = None  # only the first pass maps the raw elements
+    return x
+
+
+def _divide(s: Array, geom: PoolGeometry, count_include_pad: bool, divisor_override: int | None) -> Array:
+    vectors = avg_divisor(geom, count_include_pad, divisor_override)
+    if divisor_override is not None:
+        return s / jnp.asarray(vectors[0][0], s.dtype)
+    divisor = np.ones((1,) * s.ndim)
+    for ax, vec in zip(geom.axes, vectors):
+        if not (vec == vec[0]).all() or vec[0] != 1:
+            divisor = divisor * vec.reshape(geom.broadcast_shape(ax, ax.out))
+    if divisor.size == 1:
+        d = float(divisor.reshape(()))
+        return s if d == 1.0 else s / jnp.asarray(d, s.dtype)
+    return s / jnp.asarray(divisor, s.dtype)
+
+
+def sum_pool(
+    inputs: Any,
+    window_shape: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    dilation: int | Sequence[int] | None = None,
+    ceil_mode: bool = False,
+    channels_first: bool = False,
+) -> Array:
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    out_dtype = _result_dtype(x.dtype, jnp.sum)
+    s = _window_sum(x.astype(_acc_dtype(out_dtype)), geom)
+    return s.astype(out_dtype)
+
+
+def avg_pool(
+    inputs: Any,
+    window_shape: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    count_include_pad: bool = True,
+    *,
+    divisor_override: int | None = None,
+    dilation: int | Sequence[int] | None = None,
+    ceil_mode: bool = False,
+    channels_first: bool = False,
+) -> Array:
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
+            raise TypeError(f"divisor_override must be a positive int or None, got {divisor_override!r}")
+        if divisor_override < 1:
+            raise ValueError(f"divisor_override={divisor_override} must be a positive int or None")
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    out_dtype = _result_dtype(x.dtype, jnp.mean)
+    s = _window_sum(x.astype(_acc_dtype(out_dtype)), geom)
+    return _divide(s, geom, bool(count_include_pad), divisor_override).astype(out_dtype)
+
+
+def _check_norm(norm_type: Any) -> float:
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.integer, np.floating)):
+        raise TypeError(f"norm_type must be a real number >= 1, got {norm_type!r}")
+    p = float(norm_type)
+    if not math.isfinite(p) or p < 1:
+        raise ValueError(f"norm_type={norm_type!r} must be a finite number >= 1 (use max_pool for p = inf)")
+    return p
+
+
+def _power_fn(p: float) -> Callable[[Array], Array]:
+    if p.is_integer():
+        return lambda v: lax.integer_pow(v, int(p))
+    return lambda v: jnp.power(v, jnp.asarray(p, v.dtype))
+
+
+def lp_pool(
+    inputs: Any,
+    norm_type: float,
+    window_shape: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: Padding = "VALID",
+    *,
+    dilation: int | Sequence[int] | None = None,
+    ceil_mode: bool = False,
+    channels_first: bool = False,
+) -> Array:
+    p = _check_norm(norm_type)
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    out_dtype = _result_dtype(x.dtype, jnp.mean)
+    s = _window_sum(x.astype(_acc_dtype(out_dtype)), geom, _power_fn(p) if p != 1.0 else None)
+    if p == 1.0:
+        return s.astype(out_dtype)
+    zero = s == 0
+    safe = jnp.where(zero, jnp.ones_like(s), s)
+    root = jnp.sign(safe) * jnp.power(jnp.abs(safe), jnp.asarray(1.0 / p, s.dtype))
+    return jnp.where(zero, jnp.zeros_like(s), root).astype(out_dtype)
+
+
+sum_pool.__doc__ = (
+    """N-d sum pooling: the sum over each window, padding contributing 0.
+
+    Same arguments and defaults as :func:`jaxpool.max_pool`. float16/bfloat16 accumulate in float32 and round
+    once (also in the gradient); the result dtype follows ``jnp.sum`` (ints and bool give the default int).
+    Equals ``lax.reduce_window(x, 0, lax.add, ...)`` in value.
+"""
+    + _DOC_ARGS
+)
+avg_pool.__doc__ = (
+    """N-d average pooling; a drop-in for ``flax.linen.avg_pool`` with PyTorch's options.
+
+    Value = window sum / divisor. ``count_include_pad=True`` (default, as Flax and PyTorch): the divisor counts
+    the sampled positions inside the padded extent (``ceil_mode`` overhang excluded); ``False``: only those
+    inside the input; ``divisor_override=d`` (keyword-only, positive int): divisor d. Matches
+    ``torch.nn.functional.avg_pool{1,2,3}d`` and ``flax.linen.avg_pool`` on their options. float16/bfloat16
+    accumulate in float32; the result dtype follows ``jnp.mean`` (ints and bool give the default float).
+    ``count_include_pad`` must be a bool, ``divisor_override`` a positive int (TypeError/ValueError otherwise).
+"""
+    + _DOC_ARGS
+)
+lp_pool.__doc__ = (
+    """N-d power-average (Lp) pooling: ``sign(s) * |s| ** (1 / p)`` with ``s = sum(x ** p)`` over the window.
+
+    ``norm_type`` (p) is a finite float >= 1 (ValueError otherwise; use max_pool for p = inf); padding
+    contributes 0; ``x ** p`` uses x itself, not ``|x|`` (negative x with non-integer p gives NaN, as torch).
+    Matches ``torch.nn.functional.lp_pool{1,2,3}d`` on non-negative inputs without overhanging ``ceil_mode``
+    windows (torch rescales a clipped average there). ``p = 1`` equals :func:`sum_pool`. The gradient is 0
+    where the window sum is 0 (never NaN). Accumulates in float32 for float16/bfloat16; result dtype follows
+    ``jnp.mean``.
+"""
+    + _DOC_ARGS
+)

@@ -31,6 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxpool import _windows
 from jaxpool._geometry import PoolGeometry, check_dtype, resolve
@@ -47,36 +48,32 @@ def _identity(dtype: np.dtype, take_max: bool) -> Any:
     return info.min if take_max else info.max
 
 
-def _order(geom: PoolGeometry) -> tuple[int, ...]:
-    """Axis order of the passes: last spatial dim first (row-major tie rule), skipping trivial axes."""
-    return tuple(
-        i for i in reversed(range(geom.num_spatial_dims))
-        if not (geom.axes[i].window == 1 and geom.axes[i].stride == 1 and geom.axes[i].low == 0
-                and geom.axes[i].out == geom.axes[i].size)
-    )
+def _groups(geom: PoolGeometry) -> list[tuple]:
+    """Axis groups of the passes, last spatial dims first (row-major tie rule), as AxisGeometry tuples."""
+    return [tuple(geom.axes[i] for i in g) for g in _windows.axis_groups(geom)]
 
 
 def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     ident = _identity(x.dtype, take_max)
-    for i in _order(geom):
-        x = _windows.extreme_pass(x, geom.axes[i], ident, take_max)
+    for axes in _groups(geom):
+        x = _windows.extreme_pass(x, axes, ident, take_max)
     return x
 
 
 def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[Array, ...]]:
-    """Pooled values and the per-pass winning offsets (in :func:`_order` order)."""
+    """Pooled values and the per-pass winning flat offsets (in pass order)."""
     ident = _identity(x.dtype, take_max)
     args = []
-    for i in _order(geom):
-        x, arg = _windows.argextreme_pass(x, geom, geom.axes[i], ident, take_max)
+    for axes in _groups(geom):
+        x, arg = _windows.argextreme_pass(x, axes, ident, take_max)
         args.append(arg)
     return x, tuple(args)
 
 
 def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     """Gather ``t`` (input-shaped, any dtype) at the winners recorded by :func:`winners`."""
-    for i, arg in zip(_order(geom), args):
-        t = _windows.gather_pass(t, geom.axes[i], arg)
+    for axes, arg in zip(_groups(geom), args):
+        t = _windows.gather_pass(t, axes, arg)
     return t
 
 
@@ -89,6 +86,10 @@ def _pool_float(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
 def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents: tuple) -> tuple:
     (x,), (t,) = primals, tangents
     y, args = winners(x, geom, take_max)
+    args = tuple(
+        _windows.materialize(a) if _windows.reads_per_element(axes) > 1 else a
+        for axes, a in zip(_groups(geom), args)
+    )
     return y, gather(t, geom, args)
 
 

@@ -41,8 +41,11 @@ def _acc_dtype(out_dtype: np.dtype) -> np.dtype:
 
 
 def _window_sum(x: Array, geom: PoolGeometry, fn: Callable[[Array], Array] | None = None) -> Array:
-    for ax in reversed(geom.axes):
-        x = _windows.sum_pass(x, geom, ax, fn)
+    groups = _windows.axis_groups(geom)
+    if not groups and fn is not None:
+        return fn(x)
+    for g in groups:
+        x = _windows.sum_pass(x, [geom.axes[i] for i in g], fn)
         fn = None  # only the first pass maps the raw elements
     return x
 

@@ -1,23 +1,26 @@
-"""The kernel toolkit: one-axis window passes built from strided slices of the padded input.
+"""The kernel toolkit: window views of the padded input as stride-phase slices.
 
-Every pooling op in jaxpool is *separable*: an N-d window is a box, so an N-d reduction is N one-axis reductions
-applied one spatial axis at a time. For sums that is plain algebra. For max/min with the first-maximal tie rule
-(SPEC §4) it also holds, provided the passes run from the last spatial axis to the first: the first maximal
-element in row-major window order lies in the first "row" (along the earlier axes) that holds the maximum, at
-the first position of that row holding it. So one exact 1-D kernel serves every N.
+A pooling pass reduces a *group* of spatial axes at once by combining, elementwise, one view of the padded
+input per window offset (offsets in row-major order). A view is never a strided slice: the padded input is
+reshaped so that each spatial axis of length ``L = P * stride`` becomes ``(P, stride)``, split into its
+``stride`` phases (``lax.split``), and window offset ``k`` is the *unstrided* slice ``[q, q + out)`` of phase
+``r``, where ``q, r = divmod(k * dilation, stride)``. The transposes JAX derives from these ops are unstrided pads
+(no interior padding) added within each phase and a ``concatenate`` that interleaves the phases back. XLA:CPU
+fuses those into a few dense loops; strided slices would transpose into interior pads, which it runs several
+times slower. This is the stride-phase backward pass of SPEC §7, obtained as a plain transpose.
 
-A one-axis pass pads the input along that axis, then combines the ``window`` strided slices
-``xp[k*dilation :: stride]`` elementwise. XLA fuses the slices into one loop, which on CPU is several times
-faster than ``lax.reduce_window``; the transposes of these slices are interior pads that fuse the same way, so
-the reverse pass built from them (see ``_max.py``) is fast too.
-
-Static facts about each axis (which offsets touch padding, divisors) come from ``_geometry`` as NumPy arrays
-and become compile-time constants.
+Windows are boxes, so a reduction over all spatial axes can be split into passes over consecutive groups of
+axes (:func:`axis_groups`), last axes first. For sums that is algebra; for max/min with the first-maximal tie
+rule it holds too: the first maximal element in row-major order lies in the first leading-axes position that
+holds the maximum, at the first trailing-axes position holding it there. Small windows use one group (one fused
+loop; separate passes would make XLA fuse and recompute across them), large windows one axis per pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import math
+from collections.abc import Iterator, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -27,49 +30,29 @@ from jaxpool._geometry import AxisGeometry, PoolGeometry
 
 Array = jnp.ndarray
 
-
-def pad_axis(x: Array, ax: AxisGeometry, value: Array | float | int) -> Array:
-    """Pad ``x`` along ``ax.axis`` with ``value`` so that every window of ``ax`` fits."""
-    high = ax.padded_extent - ax.size - ax.low
-    if ax.low == 0 and high == 0:
-        return x
-    config = [(0, 0, 0)] * x.ndim
-    config[ax.axis] = (ax.low, high, 0)
-    return lax.pad(x, jnp.asarray(value, dtype=x.dtype), config)
+#: Largest window (number of offsets) reduced in a single fused pass.
+MAX_GROUP_WINDOW = 32
 
 
-def window_slice(xp: Array, ax: AxisGeometry, offset: int) -> Array:
-    """The elements that window ``offset`` samples, for every output position along ``ax.axis``."""
-    start = offset * ax.dilation
-    return lax.slice_in_dim(xp, start, start + (ax.out - 1) * ax.stride + 1, ax.stride, ax.axis)
+def axis_groups(geom: PoolGeometry) -> list[tuple[int, ...]]:
+    """Consecutive groups of spatial-dim indices, in pass order (last dims first); trivial dims dropped."""
+    dims = [
+        i for i, a in enumerate(geom.axes)
+        if not (a.window == 1 and a.stride == 1 and a.low == 0 and a.out == a.size)
+    ]
+    groups: list[list[int]] = []
+    for i in reversed(dims):
+        if groups and math.prod(geom.axes[j].window for j in groups[-1]) * geom.axes[i].window \
+                <= MAX_GROUP_WINDOW:
+            groups[-1].insert(0, i)
+        else:
+            groups.append([i])
+    return [tuple(g) for g in groups]
 
 
-def axis_mask(geom: PoolGeometry, ax: AxisGeometry, mask: np.ndarray) -> Array:
-    """A static boolean vector over outputs of ``ax``, shaped to broadcast against an array of full rank."""
-    return jnp.asarray(mask.reshape(geom.broadcast_shape(ax, ax.out)))
-
-
-def sum_pass(x: Array, geom: PoolGeometry, ax: AxisGeometry, fn: Callable[[Array], Array] | None = None) -> Array:
-    """Window sums along one axis, padding contributing zero; ``fn`` maps each slice first (e.g. x**p)."""
-    xp = pad_axis(x, ax, 0)
-    total = None
-    for k in range(ax.window):
-        term = window_slice(xp, ax, k)
-        if fn is not None:
-            term = fn(term)
-        total = term if total is None else total + term
-    assert total is not None
-    return total
-
-
-def extreme_pass(x: Array, ax: AxisGeometry, identity: Array, take_max: bool) -> Array:
-    """Window max (or min) values along one axis; NaN propagates, padding holds ``identity``."""
-    xp = pad_axis(x, ax, identity)
-    combine = jnp.maximum if take_max else jnp.minimum
-    best = window_slice(xp, ax, 0)
-    for k in range(1, ax.window):
-        best = combine(best, window_slice(xp, ax, k))
-    return best
+def offsets(axes: Sequence[AxisGeometry]) -> list[tuple[int, ...]]:
+    """Window offsets of a group in row-major order (last axis fastest)."""
+    return list(itertools.product(*(range(a.window) for a in axes)))
 
 
 def offset_dtype(window: int) -> np.dtype:
@@ -77,48 +60,176 @@ def offset_dtype(window: int) -> np.dtype:
     return np.dtype(np.int8) if window <= 127 else np.dtype(np.int32)
 
 
+def static_mask(shape: Sequence[int], axes: Sequence[AxisGeometry], vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """Outer product (logical and) of per-axis boolean vectors, shaped to broadcast over ``shape``."""
+    mask = np.ones((1,) * len(shape), dtype=bool)
+    for a, v in zip(axes, vectors):
+        bshape = [1] * len(shape)
+        bshape[a.axis] = a.out
+        mask = mask & v.reshape(bshape)
+    return mask
+
+
+class PhaseViews:
+    """Window views of ``x`` padded with ``value`` for the group ``axes``, as stride-phase slices."""
+
+    def __init__(self, x: Array, axes: Sequence[AxisGeometry], value: Array | float | int):
+        self.axes = tuple(sorted(axes, key=lambda a: a.axis))
+        self.ndim = x.ndim
+        config = [(0, 0, 0)] * x.ndim
+        for a in self.axes:
+            length = -(-a.padded_extent // a.stride) * a.stride
+            config[a.axis] = (a.low, length - a.size - a.low, 0)
+        if any(c != (0, 0, 0) for c in config):
+            x = lax.pad(x, jnp.asarray(value, dtype=x.dtype), config)
+        # Reshape each axis (P * s) -> (P, s); phase axis of group axis j sits right after its row axis.
+        shape: list[int] = []
+        self.row_axis: dict[int, int] = {}
+        for ax, n in enumerate(x.shape):
+            a = next((a for a in self.axes if a.axis == ax), None)
+            if a is None or a.stride == 1:
+                if a is not None:
+                    self.row_axis[ax] = len(shape)
+                shape.append(n)
+            else:
+                self.row_axis[ax] = len(shape)
+                shape += [n // a.stride, a.stride]
+        x = x.reshape(shape)
+        # Nested split over the phase axes: phases[(r_0, r_1, ...)].
+        self.phases: dict[tuple[int, ...], Array] = {(): x}
+        for a in self.axes:
+            if a.stride == 1:
+                self.phases = {r + (0,): v for r, v in self.phases.items()}
+                continue
+            paxis = self.row_axis[a.axis] + 1
+            new = {}
+            for r, v in self.phases.items():
+                for i, part in enumerate(lax.split(v, [1] * a.stride, axis=paxis)):
+                    new[r + (i,)] = part
+            self.phases = new
+        self.out_shape = list(x.shape)
+
+    def view(self, offset: Sequence[int], out_shape: Sequence[int]) -> Array:
+        """Elements sampled by the window offset (one int per group axis, in axis order)."""
+        rs, starts = [], []
+        for a, k in zip(self.axes, offset):
+            q, r = divmod(k * a.dilation, a.stride)
+            rs.append(r)
+            starts.append(q)
+        v = self.phases[tuple(rs)]
+        for a, q in zip(self.axes, starts):
+            v = lax.slice_in_dim(v, q, q + a.out, 1, self.row_axis[a.axis])
+        return v.reshape(out_shape)
+
+
+def group_out_shape(shape: Sequence[int], axes: Sequence[AxisGeometry]) -> tuple[int, ...]:
+    out = list(shape)
+    for a in axes:
+        out[a.axis] = a.out
+    return tuple(out)
+
+
+def sum_pass(x: Array, axes: Sequence[AxisGeometry], fn=None) -> Array:
+    """Window sums over a group of axes, padding contributing zero; ``fn`` maps each view first."""
+    axes = tuple(sorted(axes, key=lambda a: a.axis))
+    views = PhaseViews(x, axes, 0)
+    shape = group_out_shape(x.shape, axes)
+    total = None
+    for k in offsets(axes):
+        term = views.view(k, shape)
+        if fn is not None:
+            term = fn(term)
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+def extreme_pass(x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool) -> Array:
+    """Window max (min) values over a group of axes; NaN propagates, padding holds ``identity``."""
+    axes = tuple(sorted(axes, key=lambda a: a.axis))
+    views = PhaseViews(x, axes, identity)
+    shape = group_out_shape(x.shape, axes)
+    combine = jnp.maximum if take_max else jnp.minimum
+    best = None
+    for k in offsets(axes):
+        v = views.view(k, shape)
+        best = v if best is None else combine(best, v)
+    assert best is not None
+    return best
+
+
 def argextreme_pass(
-    x: Array, geom: PoolGeometry, ax: AxisGeometry, identity: Array, take_max: bool
+    x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool
 ) -> tuple[Array, Array]:
-    """Window max (or min) along one axis, plus the winning window offset (SPEC §3–4).
+    """Window max (min) over a group of axes plus the flat row-major offset of the winner (SPEC §3–4).
 
-    The winner is the first maximal (minimal) element in window order; NaN beats every number and the first NaN
-    wins; padded positions never win, even when every input in the window equals ``identity``.
-
-    Returns:
-      ``(values, offsets)``: offsets index the window (0 ≤ offset < window), in :func:`offset_dtype`.
+    The winner is the first maximal (minimal) element in row-major window order; NaN beats every number and
+    the first NaN wins; padded positions never win, even when every input in the window equals ``identity``.
     """
-    xp = pad_axis(x, ax, identity)
-    odt = offset_dtype(ax.window)
-    best = window_slice(xp, ax, 0)
-    arg = jnp.zeros(best.shape, odt)
-    seen = ax.valid(0)  # static: has some earlier offset sampled a real element?
+    axes = tuple(sorted(axes, key=lambda a: a.axis))
+    views = PhaseViews(x, axes, identity)
+    shape = group_out_shape(x.shape, axes)
+    offs = offsets(axes)
+    odt = offset_dtype(len(offs))
     is_float = jnp.issubdtype(x.dtype, jnp.floating)
-    for k in range(1, ax.window):
-        v = window_slice(xp, ax, k)
+    best = views.view(offs[0], shape)
+    arg = jnp.zeros(shape, odt)
+    seen = static_mask(shape, axes, [a.valid(k) for a, k in zip(axes, offs[0])])
+    for flat, k in enumerate(offs[1:], start=1):
+        v = views.view(k, shape)
         better = (v > best) if take_max else (v < best)
         if is_float:
             better = better | (jnp.isnan(v) & ~jnp.isnan(best))
-        valid = ax.valid(k)
+        valid = static_mask(shape, axes, [a.valid(kk) for a, kk in zip(axes, k)])
         if not valid.all():
-            better = better & axis_mask(geom, ax, valid)
+            better = better & jnp.asarray(valid)
         first_real = valid & ~seen
         if first_real.any():
-            better = better | axis_mask(geom, ax, first_real)
+            better = better | jnp.asarray(first_real)
         seen = seen | valid
         best = jnp.where(better, v, best)
-        arg = jnp.where(better, jnp.asarray(k, odt), arg)
+        arg = jnp.where(better, jnp.asarray(flat, odt), arg)
     return best, arg
 
 
-def gather_pass(t: Array, ax: AxisGeometry, arg: Array) -> Array:
-    """Pick, for each output along ``ax.axis``, the element at window offset ``arg`` (any dtype).
+def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
+    """For each output, the element of ``t`` at flat window offset ``arg`` (any dtype).
 
-    Linear in ``t``; its transpose scatters each output back to its winner through fused interior pads, which
-    is the fast reverse pass of max/min pooling.
+    Linear in ``t``; its transpose sends each output back to its winner through per-phase pads and one
+    interleaving concatenate — the fast reverse pass of max/min pooling.
     """
-    tp = pad_axis(t, ax, 0)
-    out = window_slice(tp, ax, 0)
-    for k in range(1, ax.window):
-        out = jnp.where(arg == k, window_slice(tp, ax, k), out)
+    axes = tuple(sorted(axes, key=lambda a: a.axis))
+    views = PhaseViews(t, axes, 0)
+    zero = jnp.zeros((), t.dtype)
+    out = None
+    for flat, k in enumerate(offsets(axes)):
+        term = jnp.where(arg == flat, views.view(k, arg.shape), zero)
+        out = term if out is None else out + term
+    assert out is not None
     return out
+
+
+def reads_per_element(axes: Sequence[AxisGeometry]) -> int:
+    """How many windows of a group can sample one input element (overlapping windows read it repeatedly)."""
+    total = 1
+    for a in axes:
+        counts = np.bincount([(k * a.dilation) % a.stride for k in range(a.window)], minlength=a.stride)
+        total *= int(counts.max())
+    return total
+
+
+def materialize(a: Array) -> Array:
+    """Return ``a`` unchanged, but force XLA to compute and store it once.
+
+    The reverse pass of overlapping windows reads each winner offset several times. XLA:CPU fuses the cheap
+    compare/select chain that computes the winners into that consumer and recomputes it per read, which made
+    ``jit(grad)`` 10-60x slower in our measurements; ``optimization_barrier`` does not prevent that fusion on
+    CPU. A scatter with unique, sorted indices is an identity copy that XLA never fuses into a consumer (and it
+    is deterministic on every backend).
+    """
+    flat = a.reshape(-1)
+    n = flat.shape[0]
+    buf = jnp.zeros((n + 1,), a.dtype).at[lax.iota(jnp.int32, n)].set(
+        flat, indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds"
+    )
+    return buf[:n].reshape(a.shape)

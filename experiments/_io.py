@@ -1,0 +1,147 @@
+"""Crash-safe file output for the experiment side: atomic writes and a tolerant JSON-lines log.
+
+Every results file (config.json, result.json, summaries, plots, cached datasets) is written to a
+temporary file
+in the destination directory and renamed over the target with ``os.replace``, so a reader never sees
+a
+truncated file. ``metrics.jsonl`` is an append-only log; its reader drops a truncated last line, and
+on resume
+``truncate_jsonl`` rewrites it (atomically) without the lines past the checkpoint step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on clean exit rename it over ``path``.
+
+    Args:
+      path: the destination file. Its directory is created if missing.
+
+    Returns:
+      A context manager yielding the temporary ``Path`` (same directory and suffix as ``path``) to
+      write to.
+      If the body raises, the temporary file is removed and ``path`` is untouched.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{dest.name}.", suffix=".tmp" + dest.suffix, dir=dest.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same directory, fsync, rename).
+
+    Args:
+      path: destination file.
+      data: the bytes to write.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see ``atomic_write_bytes``)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically.
+
+    Args:
+      path: destination file.
+      obj: a JSON-serialisable object (NaN is written as ``NaN``, as Python's json module does).
+    """
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_save(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
+    """Let ``writer`` write to a temporary path (same suffix as ``path``), then rename it over
+    ``path``.
+
+    Args:
+      path: destination file, e.g. a ``.png`` (writers such as ``Figure.savefig`` pick the format
+        from the
+        suffix, which the temporary path keeps) or an ``.npz``.
+      writer: called once with the temporary path.
+    """
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
+    """Append one JSON record as a line to ``path`` (the file is created if missing) and flush
+    it."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a JSON-lines file, ignoring blank lines and a truncated (unparseable) last line.
+
+    Args:
+      path: the file; a missing file reads as an empty list.
+
+    Returns:
+      The records in file order.
+
+    Raises:
+      ValueError: if a line other than the last one is not valid JSON (the file is corrupt, not just
+        cut).
+    """
+    p = Path(path)
+    if not p.exists():
+        return []
+    lines = p.read_text(encoding="utf-8").split("\n")
+    records: list[dict[str, Any]] = []
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == last:
+                break
+            raise ValueError(
+                f"{p}: line {i + 1} is not valid JSON ({e}); the log is corrupt"
+            ) from e
+    return records
+
+
+def truncate_jsonl(path: str | os.PathLike[str], max_step: int) -> None:
+    """Rewrite a metrics log atomically keeping only records whose ``step`` is at most ``max_step``.
+
+    Used on resume so the log holds no step twice and none past the restored checkpoint.
+
+    Args:
+      path: the JSON-lines file (missing: nothing happens).
+      max_step: the checkpoint step; records without a ``step`` key are kept.
+    """
+    p = Path(path)
+    if not p.exists():
+        return
+    kept = [r for r in read_jsonl(p) if int(r.get("step", -1)) <= max_step]
+    atomic_write_text(p, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))

@@ -1,0 +1,222 @@
+"""Compiled pieces of a training run, cached per (model, optimizer, shapes, devices), and the data
+order.
+
+``compiled_functions`` builds the model and optimizer a config describes and returns jitted
+functions whose
+shardings put the parameters on every device (replicated) and split each batch over a one-axis
+``Mesh``
+(``"data"``). Two runs in one process that differ only in seed or train size share the compiled
+code, so a
+sweep compiles each variant once. ``batch_indices`` is the data order: a pure function of (seed,
+step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from experiments.metrics import cross_entropy, loss_and_correct_sums
+from experiments.models import create_model
+
+
+@dataclasses.dataclass
+class Compiled:
+    """Jitted functions of one (model, optimizer, shapes, devices) combination.
+
+    Attributes:
+      apply: ``apply(params, x) -> logits`` (not jitted; for cost analysis).
+      init: ``init(key) -> {"params", "opt_state"}``, replicated over the mesh.
+      train_chunk: ``train_chunk(state, xs, ys) -> (state, losses)``; ``xs`` is ``(n, batch,
+        *example)``,
+        ``ys`` ``(n, batch)``, ``losses`` float32 ``(n,)``, one optimizer step per leading index.
+      eval_sums: ``eval_sums(params, x, y, w) -> (loss_sum, correct_sum)`` over one eval batch.
+      predict: ``predict(params, x) -> int32 top-1 predictions``.
+      put_batch / put_eval: place a host array with the training-chunk / eval-batch sharding.
+      eval_batch_size: the fixed eval batch size.
+    """
+
+    apply: Callable[..., Any]
+    init: Callable[..., Any]
+    train_chunk: Callable[..., Any]
+    eval_sums: Callable[..., Any]
+    predict: Callable[..., Any]
+    put_batch: Callable[[np.ndarray], jax.Array]
+    put_eval: Callable[[np.ndarray], jax.Array]
+    eval_batch_size: int
+    _flops: float | None = None
+
+    def flops(self, compute: Callable[[], float]) -> float:
+        """FLOPs per example, computed once per cache entry by ``compute``."""
+        if self._flops is None:
+            self._flops = compute()
+        return self._flops
+
+
+_CACHE: dict[str, Compiled] = {}
+
+
+def make_optimizer(optimizer: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """The optax optimizer of the config's ``optimizer`` section.
+
+    ``adam``: ``optax.adam(learning_rate)`` (b1 0.9, b2 0.999, eps 1e-8: ``torch.optim.Adam``'s
+    defaults);
+    ``sgd``: ``optax.sgd(learning_rate, momentum)``.
+    """
+    if optimizer.name == "adam":
+        return optax.adam(optimizer.learning_rate)
+    if optimizer.name == "sgd":
+        return optax.sgd(optimizer.learning_rate, momentum=optimizer.momentum or None)
+    raise ValueError(f"optimizer.name={optimizer.name!r} is not one of ['adam', 'sgd']")
+
+
+def _placer(sharding: NamedSharding) -> Callable[[np.ndarray], jax.Array]:
+    # Each process fills only the shards its devices hold, so this also works with several
+    # processes.
+    def put(host: np.ndarray) -> jax.Array:
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return put
+
+
+def compiled_functions(
+    config: ml_collections.ConfigDict,
+    num_classes: int,
+    example_shape: Sequence[int],
+    devices: Sequence[jax.Device],
+) -> Compiled:
+    """The (cached) compiled functions for ``config`` on ``devices``.
+
+    Args:
+      config: a validated study config (``model``, ``optimizer``, ``batch_size``,
+        ``eval_batch_size``).
+      num_classes: number of logits.
+      example_shape: one example's shape ``(*spatial, channels)``.
+      devices: the devices of the ``data`` mesh axis (batch sizes must divide by their number).
+
+    Returns:
+      A ``Compiled``; the same object for configs equal in the fields above.
+    """
+    key = json.dumps(
+        [
+            json.loads(config.model.to_json_best_effort()),
+            json.loads(config.optimizer.to_json_best_effort()),
+            config.batch_size,
+            config.eval_batch_size,
+            num_classes,
+            list(example_shape),
+            [d.id for d in devices],
+        ],
+        sort_keys=True,
+    )
+    if key in _CACHE:
+        return _CACHE[key]
+    model = create_model(config.model, num_classes)
+    tx = make_optimizer(config.optimizer)
+    mesh = Mesh(np.asarray(devices), ("data",))
+    replicated = NamedSharding(mesh, P())
+    chunk_sharding = NamedSharding(mesh, P(None, "data"))
+    eval_sharding = NamedSharding(mesh, P("data"))
+    dummy = np.zeros((1, *example_shape), np.float32)
+
+    def init(key: jax.Array) -> dict[str, Any]:
+        params = model.init(key, dummy)
+        return {"params": params, "opt_state": tx.init(params)}
+
+    def train_chunk(
+        state: dict[str, Any], xs: jax.Array, ys: jax.Array
+    ) -> tuple[dict[str, Any], jax.Array]:
+        def step(
+            carry: dict[str, Any], batch: tuple[jax.Array, jax.Array]
+        ) -> tuple[dict[str, Any], Any]:
+            x, y = batch
+            loss, grads = jax.value_and_grad(lambda p: cross_entropy(model.apply(p, x), y))(
+                carry["params"]
+            )
+            updates, opt_state = tx.update(grads, carry["opt_state"], carry["params"])
+            return {
+                "params": optax.apply_updates(carry["params"], updates),
+                "opt_state": opt_state,
+            }, loss
+
+        return jax.lax.scan(step, state, (xs, ys))
+
+    def eval_sums(
+        params: Any, x: jax.Array, y: jax.Array, w: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        return loss_and_correct_sums(model.apply(params, x), y, w)
+
+    def predict(params: Any, x: jax.Array) -> jax.Array:
+        return jax.numpy.argmax(model.apply(params, x), axis=-1).astype(jax.numpy.int32)
+
+    fns = Compiled(
+        apply=model.apply,
+        init=jax.jit(init, out_shardings=replicated),
+        train_chunk=jax.jit(
+            train_chunk,
+            in_shardings=(replicated, chunk_sharding, chunk_sharding),
+            out_shardings=(replicated, replicated),
+        ),
+        eval_sums=jax.jit(
+            eval_sums,
+            in_shardings=(replicated, eval_sharding, eval_sharding, eval_sharding),
+            out_shardings=replicated,
+        ),
+        predict=jax.jit(
+            predict, in_shardings=(replicated, eval_sharding), out_shardings=replicated
+        ),
+        put_batch=_placer(chunk_sharding),
+        put_eval=_placer(eval_sharding),
+        eval_batch_size=config.eval_batch_size,
+    )
+    _CACHE[key] = fns
+    return fns
+
+
+def batch_indices(
+    step: int, num_steps: int, batch_size: int, num_train: int, seed: int, shuffle: bool
+) -> np.ndarray:
+    """Training-example indices of steps ``step .. step + num_steps - 1``, a pure function of its
+    arguments.
+
+    Example number ``k = step * batch_size + j`` (j < batch_size) is ``k mod num_train`` — the
+    paper's
+    sequential batches, wrapping around the training set — or, with ``shuffle``, position ``k mod
+    num_train``
+    of the permutation ``numpy.random.default_rng((seed, k // num_train)).permutation(num_train)``
+    of its epoch.
+
+    Args:
+      step: the first step (number of optimizer steps already taken).
+      num_steps: how many steps.
+      batch_size: examples per step.
+      num_train: training-set size.
+      seed: the run seed (only used with ``shuffle``).
+      shuffle: reshuffle every epoch.
+
+    Returns:
+      int64 ``(num_steps, batch_size)``.
+    """
+    k = (
+        np.arange(step, step + num_steps, dtype=np.int64)[:, None] * batch_size
+        + np.arange(batch_size, dtype=np.int64)[None, :]
+    )
+    within = k % num_train
+    if not shuffle:
+        return within
+    epoch = k // num_train
+    out = np.empty_like(within)
+    for e in np.unique(epoch):
+        perm = np.random.default_rng((seed, int(e))).permutation(num_train)
+        mask = epoch == e
+        out[mask] = perm[within[mask]]
+    return out

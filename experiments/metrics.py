@@ -1,0 +1,166 @@
+"""Measurements for the ablation: loss/accuracy, parameter count, FLOPs, and Zhang's shift
+consistency.
+
+Shift consistency follows Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML 2019):
+the
+percentage of test inputs whose top-1 prediction is the same under two circular shifts, each offset
+drawn
+independently and uniformly from ``{-S, ..., S}`` per spatial axis and per example, averaged over
+several
+passes. Offsets come from ``numpy.random.default_rng((seed, pass_index))`` — first the ``(N,
+num_spatial)``
+offsets of shift A, then those of shift B — so the figure is reproducible. Accuracy under shift is
+the test
+accuracy on the shift-A inputs, averaged over the same passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy (natural log), as ``torch.nn.CrossEntropyLoss()``.
+
+    Args:
+      logits: float32 ``(B, num_classes)``.
+      labels: int32 ``(B,)`` in ``[0, num_classes)``.
+
+    Returns:
+      A float32 scalar.
+    """
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+def loss_and_correct_sums(
+    logits: jax.Array, labels: jax.Array, weights: jax.Array
+) -> tuple[jax.Array, ...]:
+    """Weighted sums of cross-entropy and of correct top-1 predictions over a (padded) batch.
+
+    Args:
+      logits: float32 ``(B, num_classes)``.
+      labels: int32 ``(B,)``.
+      weights: float32 ``(B,)``, 1 for real examples and 0 for padding.
+
+    Returns:
+      ``(loss_sum, correct_sum)``, float32 scalars (divide by the number of real examples for
+      means).
+    """
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    return jnp.sum(losses * weights), jnp.sum(correct * weights)
+
+
+def count_params(params: Any) -> int:
+    """Total number of scalar parameters in a pytree of arrays."""
+    return int(sum(np.prod(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def flops_per_example(
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    example_shape: tuple[int, ...],
+    batch: int = 1,
+) -> float:
+    """Forward-pass FLOPs per example from XLA's cost analysis of the compiled function.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> logits``.
+      params: the parameters (only shapes and dtypes matter).
+      example_shape: one example's shape ``(*spatial, channels)``.
+      batch: batch size to compile for; the count is divided by it.
+
+    Returns:
+      XLA's "flops" estimate divided by ``batch`` (a multiply-add counts as 2), or NaN when the
+      backend gives
+      no cost analysis.
+    """
+    x = jax.ShapeDtypeStruct((batch, *example_shape), jnp.float32)
+    p = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), params)
+    analysis = jax.jit(apply_fn).lower(p, x).compile().cost_analysis()
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else None
+    if not analysis or "flops" not in analysis:
+        return float("nan")
+    return float(analysis["flops"]) / batch
+
+
+def circular_shift(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Roll each example by its own offsets along the spatial axes (wrap-around), as ``np.roll`` per
+    example.
+
+    Args:
+      x: ``(N, *spatial, C)`` array.
+      offsets: int ``(N, num_spatial)``; example n becomes ``np.roll(x[n], offsets[n], axis=spatial
+        axes)``.
+
+    Returns:
+      An array like ``x``.
+
+    Raises:
+      ValueError: if ``offsets`` does not have shape ``(N, x.ndim - 2)``.
+    """
+    n, nd = x.shape[0], x.ndim - 2
+    if offsets.shape != (n, nd):
+        raise ValueError(
+            f"offsets has shape {offsets.shape}; expected (N, num_spatial) = {(n, nd)}"
+        )
+    out = x
+    for d in range(nd):
+        size = x.shape[1 + d]
+        idx = (np.arange(size)[None, :] - offsets[:, d : d + 1]) % size  # (N, size)
+        shape = [n] + [1] * nd + [1]
+        shape[1 + d] = size
+        out = np.take_along_axis(out, idx.reshape(shape), axis=1 + d)
+    return out
+
+
+def shift_consistency(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    max_shift: int,
+    passes: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Zhang 2019 shift consistency and accuracy under a random circular shift (see the module
+    docstring).
+
+    Args:
+      predict: maps ``(N, *spatial, C)`` inputs to int ``(N,)`` top-1 predictions.
+      x: test inputs ``(N, *spatial, C)``.
+      y: int labels ``(N,)``.
+      max_shift: S, offsets are uniform in ``{-S, ..., S}`` per spatial axis (S >= 0).
+      passes: number of passes averaged (>= 1).
+      seed: seed of the offsets.
+
+    Returns:
+      ``{"shift_consistency": %, "shifted_test_acc": %}``, both in percent.
+
+    Raises:
+      ValueError: if ``max_shift < 0`` or ``passes < 1``.
+    """
+    if max_shift < 0:
+        raise ValueError(f"shift.max_shift={max_shift} must be >= 0")
+    if passes < 1:
+        raise ValueError(f"shift.passes={passes} must be >= 1")
+    n, nd = x.shape[0], x.ndim - 2
+    consistent, shifted_acc = [], []
+    for p in range(passes):
+        rng = np.random.default_rng((seed, p))
+        a = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
+        b = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
+        pred_a = np.asarray(predict(circular_shift(x, a)))
+        pred_b = np.asarray(predict(circular_shift(x, b)))
+        consistent.append(np.mean(pred_a == pred_b))
+        shifted_acc.append(np.mean(pred_a == y))
+    return {
+        "shift_consistency": 100.0 * float(np.mean(consistent)),
+        "shifted_test_acc": 100.0 * float(np.mean(shifted_acc)),
+    }

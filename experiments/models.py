@@ -1,0 +1,290 @@
+"""CNNs for the downsampling ablation, with one ``downsample`` switch, and their exact im2col
+convolution.
+
+Variants (``model.downsample``), all pooling through jaxpool's Flax modules:
+
+- ``max_pool``: ``MaxPool`` window 2, stride 2 (per spatial dim).
+- ``avg_pool``: ``AvgPool`` window 2, stride 2.
+- ``lp_pool``: ``LPPool`` with ``norm_type=model.lp_norm`` (2), window 2, stride 2 — a window *sum*
+of x^p,
+  as ``torch.nn.functional.lp_pool1d`` (the paper's "L2 pool").
+- ``blur_pool``: Zhang 2019's anti-aliased max pooling: ``MaxPool`` window 2 stride 1, then
+``BlurPool``
+  stride 2 with a binomial filter of ``model.blur_filter_size`` taps and reflect padding.
+- ``strided_conv``: no pooling; the convolution before each downsampling point gets stride 2.
+- ``subsample``: keep every second element: ``MaxPool`` window 1, stride 2.
+- ``none``: no downsampling; the dense head grows to the full-resolution feature map (its parameter
+count is
+  reported, not hidden).
+
+Convolutions are written as im2col — the ``prod(kernel)`` shifted, strided slices of the zero-padded
+input
+concatenated on the feature axis, then one matmul — which is the same linear map as
+``torch.nn.functional.conv{1,2}d`` (cross-correlation, zero padding) but much faster than XLA:CPU's
+convolution
+for these tiny shapes (see the project's MEASURED.md). Initialisation is PyTorch's default for
+``nn.Conv*d`` and
+``nn.Linear``: weights and biases uniform in ``±1/sqrt(fan_in)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+
+# PyTorch's default weight init, kaiming_uniform(a=sqrt(5)), is uniform with bound 1/sqrt(fan_in): a
+# variance
+# scaling of 1/3 with a uniform distribution (bound sqrt(3 * scale / fan_in)).
+torch_weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
+    """PyTorch's default bias init for a layer with ``fan_in`` inputs: uniform in
+    ``±1/sqrt(fan_in)``."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class Conv(nn.Module):
+    """N-d convolution (cross-correlation) with symmetric zero padding, computed as im2col + matmul.
+
+    Same linear map as ``torch.nn.functional.conv{N}d(x, w, b, stride, padding)`` in channels-last
+    layout.
+
+    Attributes:
+      features: output channels.
+      kernel_size: window size, the same for every spatial dim.
+      strides: stride, the same for every spatial dim.
+      padding: zeros added on both sides of every spatial dim.
+
+    Input ``(B, *spatial, C_in)`` float32; output ``(B, *out_spatial, features)`` with
+    ``out = (size + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape
+    ``(*[kernel_size] * N, C_in, features)`` and ``bias`` ``(features,)``.
+    """
+
+    features: int
+    kernel_size: int = 3
+    strides: int = 1
+    padding: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        n = x.ndim - 2
+        k, s, p = self.kernel_size, self.strides, self.padding
+        fan_in = k**n * x.shape[-1]
+        kernel = self.param("kernel", torch_weight_init, (*[k] * n, x.shape[-1], self.features))
+        bias = self.param("bias", torch_bias_init(fan_in), (self.features,))
+        xp = jnp.pad(x, [(0, 0)] + [(p, p)] * n + [(0, 0)])
+        out = [(size + 2 * p - k) // s + 1 for size in x.shape[1:-1]]
+        patches = [
+            xp[
+                (
+                    slice(None),
+                    *(slice(o, o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
+                    slice(None),
+                )
+            ]
+            for offs in itertools.product(range(k), repeat=n)
+        ]
+        cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
+        return cols @ kernel.reshape(-1, self.features) + bias
+
+
+def torch_dense(features: int, fan_in: int) -> nn.Dense:
+    """A Dense layer initialised like ``torch.nn.Linear(fan_in, features)``."""
+    return nn.Dense(features, kernel_init=torch_weight_init, bias_init=torch_bias_init(fan_in))
+
+
+def downsample_layers(
+    variant: str, num_dims: int, lp_norm: float, blur_filter_size: int
+) -> list[Any]:
+    """The jaxpool modules one downsampling point applies (empty for ``strided_conv`` and ``none``).
+
+    Args:
+      variant: one of ``VARIANTS``.
+      num_dims: number of spatial dims (1 or 2).
+      lp_norm: the ``norm_type`` of ``lp_pool``.
+      blur_filter_size: the ``filter_size`` of ``blur_pool``.
+
+    Returns:
+      A list of Flax modules to apply in order.
+
+    Raises:
+      ValueError: for an unknown variant (the message lists the allowed values).
+      ImportError: if jaxpool's Flax modules (``jaxpool.linen``, or ``BlurPool`` for ``blur_pool``)
+        are missing.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"model.downsample={variant!r} is not one of {list(VARIANTS)}")
+    if variant in ("strided_conv", "none"):
+        return []
+    import jaxpool.linen as jpl
+
+    two, one = (2,) * num_dims, (1,) * num_dims
+    if variant == "max_pool":
+        return [jpl.MaxPool(two, strides=two)]
+    if variant == "avg_pool":
+        return [jpl.AvgPool(two, strides=two)]
+    if variant == "lp_pool":
+        return [jpl.LPPool(lp_norm, two, strides=two)]
+    if variant == "subsample":
+        return [jpl.MaxPool(one, strides=two)]
+    if not hasattr(jpl, "BlurPool"):
+        raise ImportError(
+            "model.downsample='blur_pool' needs jaxpool.linen.BlurPool, which this jaxpool lacks"
+        )
+    blur = jpl.BlurPool(strides=2, filter_size=blur_filter_size, num_spatial_dims=num_dims)
+    return [jpl.MaxPool(two, strides=one), blur]
+
+
+def downsampled_size(
+    variant: str, size: int, kernel_size: int = 3, blur_filter_size: int = 4
+) -> int:
+    """Length of one spatial dim after one stage (an odd conv kernel with padding k//2 keeps the
+    size).
+
+    Args:
+      variant: one of ``VARIANTS``.
+      size: the dim's length before the stage's convolution.
+      kernel_size: the (odd) size of the stage's strided convolution (``strided_conv`` only).
+      blur_filter_size: the blur filter size (``blur_pool`` only).
+
+    Returns:
+      The length after the stage: ``size // 2`` for 2/2 pooling, ``(size - 1) // 2 + 1`` for a
+        stride-2 conv
+      with padding ``k // 2`` and for subsampling, ``(size - 2) // 2 + 1`` for max 2/1 then blur
+      with reflect
+      padding ``((f-1)//2, f//2)``, ``size`` for ``none``.
+    """
+    if variant in ("max_pool", "avg_pool", "lp_pool"):
+        return size // 2
+    if variant == "strided_conv":
+        return (size + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
+    if variant == "subsample":
+        return (size - 1) // 2 + 1
+    if variant == "blur_pool":
+        return (size - 1 + blur_filter_size - 1 - blur_filter_size) // 2 + 1
+    return size
+
+
+class CNN1D(nn.Module):
+    """The MNIST-1D pooling benchmark net: ``num_stages`` x [conv1d(k, pad 1) -> ReLU -> down] ->
+    linear.
+
+    Matches the ``ConvPooling`` model of Greydanus & Kobak's pooling notebook (PyTorch), in
+    channels-last layout
+    (the flattened head input is ordered (position, channel) rather than (channel, position); with
+    i.i.d.
+    initialisation that is the same model).
+
+    Attributes:
+      downsample: one of ``VARIANTS``.
+      channels: conv width (20 in the paper).
+      num_stages: number of conv stages (2 in the paper).
+      kernel_size: conv kernel size (3).
+      num_classes: logits (10).
+      lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
+
+    Input ``(B, L, 1)`` float32; output logits ``(B, num_classes)`` float32.
+    """
+
+    downsample: str
+    channels: int = 20
+    num_stages: int = 2
+    kernel_size: int = 3
+    num_classes: int = 10
+    lp_norm: float = 2.0
+    blur_filter_size: int = 4
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        stride = 2 if self.downsample == "strided_conv" else 1
+        for _ in range(self.num_stages):
+            x = nn.relu(Conv(self.channels, self.kernel_size, stride, self.kernel_size // 2)(x))
+            for layer in downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size):
+                x = layer(x)
+        x = x.reshape(x.shape[0], -1)
+        return torch_dense(self.num_classes, x.shape[-1])(x)
+
+
+class CNN2D(nn.Module):
+    """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down], then global mean and
+    a dense head.
+
+    Attributes:
+      downsample: one of ``VARIANTS`` (``strided_conv``: the second conv of each stage has stride
+        2).
+      widths: channels per stage, e.g. ``(16, 32)``; the number of stages is its length.
+      num_classes: logits (10).
+      lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
+
+    Input ``(B, H, W, 1)`` float32; output logits ``(B, num_classes)``. The global average (a mean
+    over H and
+    W) makes the head the same size for every variant.
+    """
+
+    downsample: str
+    widths: Sequence[int] = (16, 32)
+    num_classes: int = 10
+    lp_norm: float = 2.0
+    blur_filter_size: int = 4
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        stride = 2 if self.downsample == "strided_conv" else 1
+        for width in self.widths:
+            x = nn.relu(Conv(width, 3, 1, 1)(x))
+            x = nn.relu(Conv(width, 3, stride, 1)(x))
+            for layer in downsample_layers(self.downsample, 2, self.lp_norm, self.blur_filter_size):
+                x = layer(x)
+        x = jnp.mean(x, axis=(1, 2))
+        return torch_dense(self.num_classes, x.shape[-1])(x)
+
+
+MODELS = ("cnn1d", "cnn2d")
+
+
+def create_model(model: Any, num_classes: int) -> nn.Module:
+    """Build the network that the config's ``model`` section describes.
+
+    Args:
+      model: the ``model`` ConfigDict (``name`` in ``MODELS``, ``downsample`` and the model's
+        fields).
+      num_classes: number of output logits.
+
+    Returns:
+      An unbound Flax module.
+
+    Raises:
+      ValueError: for an unknown ``model.name`` or ``model.downsample``.
+    """
+    if model.downsample not in VARIANTS:
+        raise ValueError(f"model.downsample={model.downsample!r} is not one of {list(VARIANTS)}")
+    common = dict(
+        num_classes=num_classes,
+        lp_norm=float(model.lp_norm),
+        blur_filter_size=int(model.blur_filter_size),
+    )
+    if model.name == "cnn1d":
+        return CNN1D(
+            model.downsample,
+            channels=model.channels,
+            num_stages=model.num_stages,
+            kernel_size=model.kernel_size,
+            **common,
+        )
+    if model.name == "cnn2d":
+        return CNN2D(model.downsample, widths=tuple(model.widths), **common)
+    raise ValueError(f"model.name={model.name!r} is not one of {list(MODELS)}")

@@ -1,0 +1,283 @@
+r"""Train and evaluate one CNN of the downsampling ablation: a library function plus a thin CLI.
+
+``train_and_evaluate(config, workdir)`` runs one config in one run folder::
+
+    workdir/config.json      the config (written first; a folder holding a different config is
+    refused)
+    workdir/metrics.jsonl    one line per eval point: step, batch_loss, train/test loss and accuracy
+    workdir/tensorboard/     the same scalars as TensorBoard event files (tensorboardX)
+    workdir/checkpoints/     Orbax checkpoints (params, optimizer state) at eval points
+    workdir/result.json      final metrics, parameter count, FLOPs, throughput, shift consistency
+
+Training is a jit-compiled optax step run ``eval_every`` steps at a time under ``lax.scan``, with
+the batch
+sharded over all local devices (a ``Mesh`` with one ``data`` axis) and the parameters replicated.
+All
+randomness comes from ``config.seed``; the data order is a pure function of (seed, step), so a run
+restarted
+in the same folder resumes from its latest checkpoint and ends with the same numbers as an
+uninterrupted run.
+A non-finite loss stops the run with an error naming the step. Compiled functions are cached per
+(model,
+optimizer, shapes) inside the process, so sweeps compile each variant once.
+
+CLI (absl flags and ``ml_collections.config_flags``, as the Flax examples)::
+
+    python -m experiments.train --config experiments/configs/mnist1d_pooling.py --workdir runs/one \
+        --config.model.downsample=max_pool
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+import tqdm
+from tensorboardX import SummaryWriter
+
+from experiments import _io
+from experiments._config import result_fields, validate_config
+from experiments._steps import Compiled, batch_indices, compiled_functions
+from experiments.data import Dataset, load_dataset
+from experiments.metrics import count_params, flops_per_example, shift_consistency
+
+
+def _check_folder(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    """Write config.json, or check that the one already there describes the same run."""
+    path = workdir / "config.json"
+    mine = result_fields(config)
+    if path.exists():
+        theirs = result_fields(ml_collections.ConfigDict(_read_json(path)))
+        if theirs != mine:
+            raise ValueError(
+                f"workdir={str(workdir)!r} holds a run with a different config "
+                f"({path}); use a new --workdir or delete that folder"
+            )
+    _io.atomic_write_json(path, config.to_dict())
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _evaluate(fns: Compiled, params: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean loss and accuracy (%) over ``x``, in fixed-size padded batches (one compiled shape)."""
+    size = fns.eval_batch_size
+    loss_sum = correct = 0.0
+    for start in range(0, len(y), size):
+        xb, yb = x[start : start + size], y[start : start + size]
+        w = np.ones(size, np.float32)
+        if len(yb) < size:
+            w[len(yb) :] = 0.0
+            pad = size - len(yb)
+            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+            yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
+        ls, cs = fns.eval_sums(params, fns.put_eval(xb), fns.put_eval(yb), fns.put_eval(w))
+        loss_sum += float(ls)
+        correct += float(cs)
+    return loss_sum / len(y), 100.0 * correct / len(y)
+
+
+def _predict(fns: Compiled, params: Any, x: np.ndarray) -> np.ndarray:
+    """Top-1 predictions for ``x`` in padded batches of ``eval_batch_size``."""
+    size, out = fns.eval_batch_size, []
+    for start in range(0, len(x), size):
+        xb = x[start : start + size]
+        n = len(xb)
+        if n < size:
+            xb = np.concatenate([xb, np.zeros((size - n, *xb.shape[1:]), xb.dtype)])
+        out.append(np.asarray(fns.predict(params, fns.put_eval(xb)))[:n])
+    return np.concatenate(out)
+
+
+def _eval_record(fns: Compiled, params: Any, data: Dataset, step: int) -> dict[str, float]:
+    train_loss, train_acc = _evaluate(fns, params, data.x_train, data.y_train)
+    test_loss, test_acc = _evaluate(fns, params, data.x_test, data.y_test)
+    return {
+        "step": step,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+    }
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
+    """Train one model as ``config`` says, log to ``workdir``, and return its final measurements.
+
+    Args:
+      config: a study config (see ``experiments/configs``), validated here before any compute.
+      workdir: the run folder (created if missing). If it holds a finished run of the same config,
+        its
+        ``result.json`` is returned without training; if it holds checkpoints, training resumes from
+        the
+        latest one (metric lines past that step are dropped first).
+
+    Returns:
+      The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
+      ``flops_per_example`` (forward pass, XLA cost analysis), ``shift_consistency`` and
+      ``shifted_test_acc`` (percent), and ``timing`` (wall-clock figures, the only fields that vary
+      between
+      identical runs).
+
+    Raises:
+      ValueError: for an invalid config (before compute) or a workdir that holds a different config.
+      FloatingPointError: if a training loss is not finite (the message names the step; the last
+        good
+        checkpoint stays in ``workdir/checkpoints``).
+    """
+    t_start = time.perf_counter()
+    devices = jax.devices()
+    validate_config(config, num_devices=len(devices))
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    writer = jax.process_index() == 0
+    if writer:
+        _check_folder(config, workdir)
+    if (workdir / "result.json").exists():
+        return _read_json(workdir / "result.json")
+
+    data = load_dataset(config.data)
+    fns = compiled_functions(config, data.num_classes, data.input_shape, devices)
+    state = fns.init(jax.random.key(config.seed))
+    metrics_path = workdir / "metrics.jsonl"
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=1, create=True, enable_async_checkpointing=False
+    )
+    manager = ocp.CheckpointManager(workdir / "checkpoints", options=options)
+    step = manager.latest_step() or 0
+    if step:
+        target = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+        state = manager.restore(step, args=ocp.args.StandardRestore(target))
+        if writer:
+            _io.truncate_jsonl(metrics_path, step)
+    elif writer and metrics_path.exists():
+        metrics_path.unlink()
+    tb = SummaryWriter(str(workdir / "tensorboard")) if writer else None
+
+    def log(record: dict[str, float]) -> None:
+        if writer:
+            _io.append_jsonl(metrics_path, record)
+            for key, value in record.items():
+                if key != "step":
+                    tb.add_scalar(key, value, record["step"])
+
+    if step == 0:
+        log(_eval_record(fns, state["params"], data, 0))
+    chunk_times, chunk_examples, record = [], [], None
+    bar = tqdm.tqdm(
+        total=config.num_steps,
+        initial=step,
+        disable=not config.progress_bar,
+        leave=False,
+        desc=f"{config.model.downsample} n={config.data.train_size} seed={config.seed}",
+    )
+    try:
+        while step < config.num_steps:
+            n = min(config.eval_every - step % config.eval_every, config.num_steps - step)
+            idx = batch_indices(
+                step, n, config.batch_size, len(data.y_train), config.seed, config.data.shuffle
+            )
+            t0 = time.perf_counter()
+            state, losses = fns.train_chunk(
+                state, fns.put_batch(data.x_train[idx]), fns.put_batch(data.y_train[idx])
+            )
+            losses = np.asarray(losses)
+            chunk_times.append(time.perf_counter() - t0)
+            chunk_examples.append(n * config.batch_size)
+            if not np.all(np.isfinite(losses)):
+                bad = int(np.argmin(np.isfinite(losses)))
+                raise FloatingPointError(
+                    f"non-finite training loss {losses[bad]} at step {step + bad} "
+                    f"(downsample={config.model.downsample}, seed={config.seed}); "
+                    "last good checkpoint: "
+                    f"step {manager.latest_step() or 'none'} in {workdir / 'checkpoints'}"
+                )
+            step += n
+            record = {
+                **_eval_record(fns, state["params"], data, step),
+                "batch_loss": float(losses.mean()),
+            }
+            log(record)
+            if step % config.checkpoint_every == 0 or step == config.num_steps:
+                manager.save(step, args=ocp.args.StandardSave(state))
+            bar.update(n)
+            bar.set_postfix(test_acc=f"{record['test_acc']:.1f}")
+    finally:
+        bar.close()
+        manager.wait_until_finished()
+        manager.close()
+        if tb is not None:
+            tb.close()
+
+    params = state["params"]
+    final = record or _io.read_jsonl(metrics_path)[-1]
+    shift = shift_consistency(
+        lambda x: _predict(fns, params, x),
+        data.x_test,
+        data.y_test,
+        config.shift.max_shift,
+        config.shift.passes,
+        config.shift.seed,
+    )
+    steady = (
+        (chunk_times[1:], chunk_examples[1:])
+        if len(chunk_times) > 1
+        else (chunk_times, chunk_examples)
+    )
+    result = {
+        "final": final,
+        "num_params": count_params(params),
+        "flops_per_example": fns.flops(
+            lambda: flops_per_example(fns.apply, params, data.input_shape)
+        ),
+        **shift,
+        "timing": {
+            "train_examples_per_s": sum(steady[1]) / sum(steady[0]) if steady[0] else float("nan"),
+            "train_s": sum(chunk_times),
+            "total_s": time.perf_counter() - t_start,
+        },
+    }
+    if writer:
+        _io.atomic_write_json(workdir / "result.json", result)
+    return result
+
+
+def main(argv: list[str]) -> None:
+    """CLI entry point: train one config into ``--workdir`` and print its final figures."""
+    from absl import app, flags
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    flags_ = flags.FLAGS
+    result = train_and_evaluate(flags_.config, flags_.workdir)
+    final = result["final"]
+    print(
+        f"test_acc {final['test_acc']:.2f}%  train_acc {final['train_acc']:.2f}%  "
+        f"shift_consistency {result['shift_consistency']:.2f}%  params {result['num_params']}  "
+        f"flops/example {result['flops_per_example']:.0f}  "
+        f"throughput {result['timing']['train_examples_per_s']:.0f} examples/s"
+    )
+
+
+def _define_flags() -> None:
+    from absl import flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "path to a study config file", lock_config=True)
+    flags.DEFINE_string("workdir", None, "run folder (metrics, checkpoints, result.json)")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,346 @@
+"""Brute-force NumPy reference for jaxpool's pooling ops — the oracle the tests trust.
+
+Written from SPEC §1–4 alone and independent of jaxpool's code: its own argument normalisation
+and window arithmetic, explicit Python loops over every output position and every window offset
+(vectorised only over the (sample, channel) planes), float64 accumulation, and one cast to SPEC's
+result dtype at the end.
+
+- ``pool_reference(x, op, ...)``: op in {"max", "min", "sum", "avg", "lp"}; SPEC's result dtype.
+- ``pool_reference_exact(x, op, ...)``: the same in float64 before the final cast (ulp tolerances).
+- ``pool_reference_winners(x, op, ...)``: max/min only; flat row-major index of the selected element
+  within the unpadded spatial extent of its own plane (PyTorch's ``return_indices``), int64.
+- ``pool_reference_vjp(x, cotangent, op, ...)``: brute-force gradient, float64, shape of ``x``.
+- ``pool_reference_output_shape(input_shape, window_shape, ...)`` and ``reference_geometry(...)``.
+
+Import it as ``from reference import ...`` (pytest puts tests/ on sys.path).
+
+Invalid arguments raise ValueError (TypeError for complex inputs); the strategies filter on that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+OPS = ("max", "min", "sum", "avg", "lp")
+CHANNELS_LAST_LAYOUT = "(*batch, *spatial, features)"
+CHANNELS_FIRST_LAYOUT = "(*batch, features, *spatial)"
+
+
+@dataclasses.dataclass(frozen=True)
+class RefGeometry:
+    """Normalised pooling geometry: N, axes, per-dim sizes/window/strides/dilation/pads, output."""
+
+    n: int
+    channels_first: bool
+    batch_axes: tuple
+    spatial_axes: tuple
+    feature_axis: int
+    sizes: tuple
+    window: tuple
+    strides: tuple
+    dilation: tuple
+    pads: tuple
+    out: tuple
+    output_shape: tuple
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _per_dim(value, n: int, name: str, default: int | None) -> tuple:
+    if value is None:
+        return (default,) * n
+    vals = (value,) * n if _is_int(value) else tuple(value)
+    if len(vals) != n or not all(_is_int(v) and v >= 1 for v in vals):
+        raise ValueError(f"{name} must be a positive int or {n} positive ints, got {value!r}")
+    return tuple(int(v) for v in vals)
+
+
+def _pads(padding, sizes, window, strides, dilation, ceil_mode) -> tuple:
+    n = len(sizes)
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode not in ("VALID", "SAME", "SAME_LOWER"):
+            raise ValueError(f"padding string must be VALID, SAME or SAME_LOWER, got {padding!r}")
+        if ceil_mode:
+            raise ValueError(f"ceil_mode=True needs explicit padding, got padding={padding!r}")
+        if mode == "VALID":
+            return ((0, 0),) * n
+        pads = []
+        for size, w, s, d in zip(sizes, window, strides, dilation, strict=True):
+            eff = d * (w - 1) + 1
+            total = max((-(-size // s) - 1) * s + eff - size, 0)
+            small, big = total // 2, total - total // 2
+            pads.append((small, big) if mode == "SAME" else (big, small))
+        return tuple(pads)
+    if _is_int(padding):
+        pads = ((int(padding), int(padding)),) * n
+    else:
+        items = tuple(padding)
+        if len(items) != n:
+            raise ValueError(f"padding needs {n} entries, got {padding!r}")
+        pads = []
+        for item in items:
+            if _is_int(item):
+                pads.append((int(item), int(item)))
+            elif len(tuple(item)) == 2 and all(_is_int(v) for v in item):
+                pads.append(tuple(int(v) for v in item))
+            else:
+                raise ValueError(f"malformed padding entry {item!r} in padding={padding!r}")
+        pads = tuple(pads)
+    if any(v < 0 for pair in pads for v in pair):
+        raise ValueError(f"padding must be non-negative, got {padding!r}")
+    return pads
+
+
+def reference_geometry(input_shape, window_shape, strides=None, padding="VALID", *, dilation=None,
+                       ceil_mode=False, channels_first=False) -> RefGeometry:
+    """Normalise and validate the arguments (SPEC §1–3); ValueError for anything invalid."""
+    ndim = len(input_shape)
+    tuples = [v for v in (window_shape, strides, dilation) if v is not None and not _is_int(v)]
+    n = len(tuple(tuples[0])) if tuples else ndim - 2
+    if n < 1 or ndim < n + 1:
+        raise ValueError(f"window_shape {window_shape!r} needs an input of rank >= N + 1 laid out "
+                         f"{CHANNELS_FIRST_LAYOUT if channels_first else CHANNELS_LAST_LAYOUT}, "
+                         f"got rank {ndim}")
+    window = _per_dim(window_shape, n, "window_shape", None)
+    stride = _per_dim(strides, n, "strides", 1)
+    dil = _per_dim(dilation, n, "dilation", 1)
+    nb = ndim - n - 1
+    spatial_axes = tuple(range(nb + 1, ndim)) if channels_first else tuple(range(nb, nb + n))
+    feature_axis = nb if channels_first else ndim - 1
+    sizes = tuple(int(input_shape[a]) for a in spatial_axes)
+    pads = _pads(padding, sizes, window, stride, dil, ceil_mode)
+    out = []
+    for d in range(n):
+        lo, hi = pads[d]
+        eff = dil[d] * (window[d] - 1) + 1
+        span = sizes[d] + lo + hi - eff
+        if ceil_mode:
+            o = -(-span // stride[d]) + 1
+            if (o - 1) * stride[d] >= sizes[d] + lo:
+                o -= 1
+        else:
+            o = span // stride[d] + 1
+        if o < 1:
+            raise ValueError(f"empty output in spatial dim {d}: size {sizes[d]}, "
+                             f"effective window {eff}")
+        for i in range(o):
+            if not any(0 <= i * stride[d] + k * dil[d] - lo < sizes[d] for k in range(window[d])):
+                raise ValueError(f"window {i} of dim {d} samples only padding (padding/dilation)")
+        out.append(o)
+    out_shape = list(input_shape)
+    for a, o in zip(spatial_axes, out, strict=True):
+        out_shape[a] = o
+    return RefGeometry(n, bool(channels_first), tuple(range(nb)), spatial_axes, feature_axis, sizes,
+                       window, stride, dil, pads, tuple(out), tuple(int(v) for v in out_shape))
+
+
+def pool_reference_output_shape(input_shape, window_shape, strides=None, padding="VALID", *,
+                                dilation=None, ceil_mode=False, channels_first=False) -> tuple:
+    """Full output shape by the reference's own geometry (SPEC §2)."""
+    return reference_geometry(tuple(input_shape), window_shape, strides, padding, dilation=dilation,
+                              ceil_mode=ceil_mode, channels_first=channels_first).output_shape
+
+
+def result_dtype(dtype, op: str) -> np.dtype:
+    """SPEC §3 result dtype: max/min keep it; sum follows jnp.sum, avg/lp follow jnp.mean."""
+    dtype = jax.dtypes.canonicalize_dtype(np.dtype(dtype))
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"complex inputs are not supported, got dtype {dtype}")
+    if op in ("max", "min"):
+        return np.dtype(dtype)
+    reducer = jnp.sum if op == "sum" else jnp.mean
+    return np.dtype(jax.eval_shape(reducer, jax.ShapeDtypeStruct((1,), dtype)).dtype)
+
+
+def _to_planes(x: np.ndarray, geom: RefGeometry) -> np.ndarray:
+    """(*batch, *spatial, C) or (*batch, C, *spatial) -> (planes, *spatial)."""
+    perm = list(geom.batch_axes) + [geom.feature_axis] + list(geom.spatial_axes)
+    return np.transpose(x, perm).reshape((-1,) + geom.sizes)
+
+
+def _from_planes(planes: np.ndarray, geom: RefGeometry, x_shape: tuple, spatial: tuple):
+    """Inverse of _to_planes, with ``spatial`` as the spatial extent."""
+    batch = tuple(x_shape[a] for a in geom.batch_axes)
+    feats = x_shape[geom.feature_axis]
+    y = planes.reshape(batch + (feats,) + spatial)
+    if not geom.channels_first:
+        y = np.moveaxis(y, len(batch), -1)
+    return y
+
+
+def _windows(geom: RefGeometry):
+    """Yield (output index, [(input index or None, inside padded extent), ...]), row-major."""
+    for o in itertools.product(*(range(n) for n in geom.out)):
+        taps = []
+        for k in itertools.product(*(range(w) for w in geom.window)):
+            pos = tuple(o[d] * geom.strides[d] + k[d] * geom.dilation[d] - geom.pads[d][0]
+                        for d in range(geom.n))
+            inside = all(0 <= pos[d] < geom.sizes[d] for d in range(geom.n))
+            in_padded = all(-geom.pads[d][0] <= pos[d] < geom.sizes[d] + geom.pads[d][1]
+                            for d in range(geom.n))
+            taps.append((pos if inside else None, in_padded))
+        yield o, taps
+
+
+def _geometry(x, kw) -> RefGeometry:
+    return reference_geometry(np.shape(x), kw["window_shape"], kw["strides"], kw["padding"],
+                              dilation=kw["dilation"], ceil_mode=kw["ceil_mode"],
+                              channels_first=kw["channels_first"])
+
+
+def _select(planes: np.ndarray, geom: RefGeometry, op: str):
+    """Max/min winners per plane: (values (P, *out), flat indices (P, *out)) by SPEC §3–4."""
+    floating = jnp.issubdtype(planes.dtype, jnp.floating)
+    work = planes.astype(np.float64) if floating else planes.astype(np.int64)
+    if planes.dtype == np.uint64:
+        work = planes
+    vals = np.zeros((work.shape[0],) + geom.out, dtype=work.dtype)
+    idx = np.zeros((work.shape[0],) + geom.out, dtype=np.int64)
+    for o, taps in _windows(geom):
+        best = None
+        best_i = None
+        for pos, _ in taps:
+            if pos is None:
+                continue  # padding and ceil overhang never win
+            v = work[(slice(None),) + pos]
+            flat = np.ravel_multi_index(pos, geom.sizes)
+            if best is None:
+                best, best_i = v.copy(), np.full(v.shape, flat, dtype=np.int64)
+                continue
+            better = v > best if op == "max" else v < best
+            if floating:
+                better = ~np.isnan(best) & (np.isnan(v) | better)
+            best = np.where(better, v, best)
+            best_i = np.where(better, flat, best_i)
+        vals[(slice(None),) + o] = best
+        idx[(slice(None),) + o] = best_i
+    return vals, idx
+
+
+def _check_op(op: str, norm_type) -> None:
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    if op == "lp" and (norm_type is None or not np.isfinite(norm_type) or norm_type < 1):
+        raise ValueError(f"norm_type must be a finite float >= 1 for lp, got {norm_type!r}")
+
+
+def _divisor(taps, op: str, count_include_pad: bool, divisor_override) -> float:
+    if op != "avg":
+        return 1.0
+    if divisor_override is not None:
+        return float(divisor_override)
+    if count_include_pad:
+        return float(sum(1 for _, in_padded in taps if in_padded))
+    return float(sum(1 for pos, _ in taps if pos is not None))
+
+
+def pool_reference_exact(x, op, window_shape, strides=None, padding="VALID", *, dilation=None,
+                         ceil_mode=False, count_include_pad=True, divisor_override=None,
+                         channels_first=False, norm_type=None) -> np.ndarray:
+    """Pooled values in float64 (ints exactly as int64 for max/min/sum), before the final cast."""
+    x = np.asarray(x)
+    _check_op(op, norm_type)
+    result_dtype(x.dtype, op)
+    geom = _geometry(x, locals())
+    planes = _to_planes(x, geom)
+    if op in ("max", "min"):
+        vals, _ = _select(planes, geom, op)
+        return _from_planes(vals, geom, x.shape, geom.out)
+    integer = not jnp.issubdtype(planes.dtype, jnp.floating)
+    work = planes.astype(np.int64 if (integer and op == "sum") else np.float64)
+    out = np.zeros((work.shape[0],) + geom.out, dtype=work.dtype)
+    for o, taps in _windows(geom):
+        acc = np.zeros(work.shape[0], dtype=work.dtype)
+        for pos, _ in taps:
+            if pos is not None:
+                v = work[(slice(None),) + pos]
+                acc = acc + (v ** norm_type if op == "lp" else v)
+        if op == "lp":
+            acc = np.sign(acc) * np.abs(acc) ** (1.0 / norm_type)
+        elif op == "avg":
+            acc = acc / _divisor(taps, op, count_include_pad, divisor_override)
+        out[(slice(None),) + o] = acc
+    return _from_planes(out, geom, x.shape, geom.out)
+
+
+def pool_reference(x, op, window_shape, strides=None, padding="VALID", *, dilation=None,
+                   ceil_mode=False, count_include_pad=True, divisor_override=None,
+                   channels_first=False, norm_type=None) -> np.ndarray:
+    """Pooled values with SPEC §3's result dtype (computed in float64, cast once at the end)."""
+    x = np.asarray(x)
+    exact = pool_reference_exact(
+        x, op, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad, divisor_override=divisor_override,
+        channels_first=channels_first, norm_type=norm_type)
+    return np.asarray(exact).astype(result_dtype(x.dtype, op))
+
+
+def pool_reference_winners(x, op, window_shape, strides=None, padding="VALID", *, dilation=None,
+                           ceil_mode=False, count_include_pad=True, divisor_override=None,
+                           channels_first=False, norm_type=None) -> np.ndarray:
+    """Flat row-major index (within the unpadded extent of its plane) of each selected element."""
+    del count_include_pad, divisor_override, norm_type
+    if op not in ("max", "min"):
+        raise ValueError(f"winners exist for op 'max' or 'min' only, got {op!r}")
+    x = np.asarray(x)
+    geom = _geometry(x, locals())
+    _, idx = _select(_to_planes(x, geom), geom, op)
+    return _from_planes(idx, geom, x.shape, geom.out)
+
+
+def pool_reference_vjp(x, cotangent, op, window_shape, strides=None, padding="VALID", *,
+                       dilation=None, ceil_mode=False, count_include_pad=True,
+                       divisor_override=None, channels_first=False, norm_type=None) -> np.ndarray:
+    """Brute-force gradient of sum(pool(x) * cotangent) with respect to x, float64 (SPEC §4).
+
+    lp: ``|s|^(1/p - 1) * x^(p - 1)`` per sampled element, 0 where the window sum s is 0 and p > 1
+    (the derivative is infinite there); for p = 1 the op is the window sum and its gradient is 1.
+    """
+    x = np.asarray(x)
+    _check_op(op, norm_type)
+    geom = _geometry(x, locals())
+    planes = _to_planes(x, geom)
+    ct = np.asarray(cotangent, dtype=np.float64)
+    if ct.shape != geom.output_shape:
+        raise ValueError(f"cotangent shape {ct.shape} != output shape {geom.output_shape}")
+    ct_planes = _to_planes_out(ct, geom)
+    grad = np.zeros(planes.shape, dtype=np.float64)
+    rows = np.arange(planes.shape[0])
+    if op in ("max", "min"):
+        _, idx = _select(planes, geom, op)
+        flat_grad = grad.reshape(planes.shape[0], -1)
+        for o in itertools.product(*(range(n) for n in geom.out)):
+            flat_grad[rows, idx[(slice(None),) + o]] += ct_planes[(slice(None),) + o]
+        return _from_planes(grad, geom, x.shape, geom.sizes)
+    xf = planes.astype(np.float64)
+    for o, taps in _windows(geom):
+        c = ct_planes[(slice(None),) + o]
+        inside = [pos for pos, _ in taps if pos is not None]
+        if op == "lp":
+            s = sum(xf[(slice(None),) + pos] ** norm_type for pos in inside)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # d/ds sign(s)|s|^(1/p) is infinite at s = 0 for p > 1: SPEC §4 makes it 0 there;
+                # for p = 1 the op is the window sum, whose derivative is 1 everywhere.
+                scale = np.where((s == 0) & (norm_type > 1), 0.0,
+                                 np.abs(s) ** (1.0 / norm_type - 1.0))
+            for pos in inside:
+                xp = xf[(slice(None),) + pos]
+                grad[(slice(None),) + pos] += c * scale * xp ** (norm_type - 1)
+        else:
+            div = _divisor(taps, op, count_include_pad, divisor_override)
+            for pos in inside:
+                grad[(slice(None),) + pos] += c / div
+    return _from_planes(grad, geom, x.shape, geom.sizes)
+
+
+def _to_planes_out(y: np.ndarray, geom: RefGeometry) -> np.ndarray:
+    perm = list(geom.batch_axes) + [geom.feature_axis] + list(geom.spatial_axes)
+    return np.transpose(y, perm).reshape((-1,) + geom.out)

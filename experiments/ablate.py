@@ -185,12 +185,14 @@ def run_parallel(
 
 def main(argv: list[str]) -> None:
     """CLI: run the sweep (or one shard of it), then write and print the summary."""
-    from absl import app, flags
+    from absl import app, flags, logging
 
     from experiments import report
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not flags.FLAGS["verbosity"].present:  # keep Orbax's per-save INFO lines out of the way
+        logging.set_verbosity(logging.WARNING)
     f = flags.FLAGS
     config: Any = f.config
     workdir = Path(f.workdir)

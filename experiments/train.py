@@ -252,10 +252,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def main(argv: list[str]) -> None:
     """CLI entry point: train one config into ``--workdir`` and print its final figures."""
-    from absl import app, flags
+    from absl import app, flags, logging
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not flags.FLAGS["verbosity"].present:  # keep Orbax's per-save INFO lines out of the way
+        logging.set_verbosity(logging.WARNING)
     flags_ = flags.FLAGS
     result = train_and_evaluate(flags_.config, flags_.workdir)
     final = result["final"]

@@ -77,6 +77,16 @@ def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     return t
 
 
+def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
+    """The transpose of :func:`gather`: each output's cotangent sent to its winner (the reverse pass)."""
+    shapes = [geom.input_shape]
+    for axes in _groups(geom)[:-1]:
+        shapes.append(_windows.group_out_shape(shapes[-1], axes))
+    for axes, arg, shape in reversed(list(zip(_groups(geom), args, shapes))):
+        ct = _windows.scatter_pass(ct, axes, shape, arg)
+    return ct
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
 def _pool_float(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     return _values(x, geom, take_max)
@@ -90,7 +100,11 @@ def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents
         _windows.materialize(a) if _windows.reads_per_element(axes) > 1 else a
         for axes, a in zip(_groups(geom), args)
     )
-    return y, gather(t, geom, args)
+    # The tangent map is written as the transpose of the hand-made reverse pass, so that JAX's transpose of it
+    # (what grad runs) is exactly ``scatter``; forward mode evaluates the transposed ops (a gather).
+    gather_t = jax.linear_transpose(lambda c: scatter(c, geom, args), jax.ShapeDtypeStruct(y.shape, t.dtype))
+    (dy,) = gather_t(t)
+    return y, dy
 
 
 def prepare(inputs: Any, window_shape: Any, strides: Any, padding: Any, *, dilation: Any, ceil_mode: Any,

@@ -13,6 +13,7 @@ from ``_geometry.avg_divisor``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,14 +41,38 @@ def _acc_dtype(out_dtype: np.dtype) -> np.dtype:
     return np.dtype(out_dtype)
 
 
-def _window_sum(x: Array, geom: PoolGeometry, fn: Callable[[Array], Array] | None = None) -> Array:
-    groups = _windows.axis_groups(geom)
-    if not groups and fn is not None:
-        return fn(x)
-    for g in groups:
-        x = _windows.sum_pass(x, [geom.axes[i] for i in g], fn)
-        fn = None  # only the first pass maps the raw elements
+def _window_sum_passes(x: Array, geom: PoolGeometry) -> Array:
+    for g in _windows.axis_groups(geom):
+        x = _windows.sum_pass(x, [geom.axes[i] for i in g])
     return x
+
+
+def _window_sum_transpose(ct: Array, geom: PoolGeometry) -> Array:
+    """The reverse pass of a window sum: each output's cotangent added to every element of its window."""
+    groups = [[geom.axes[i] for i in g] for g in _windows.axis_groups(geom)]
+    shapes = [geom.input_shape]
+    for axes in groups[:-1]:
+        shapes.append(_windows.group_out_shape(shapes[-1], axes))
+    for axes, shape in reversed(list(zip(groups, shapes))):
+        ct = _windows.scatter_pass(ct, axes, shape)
+    return ct
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _window_sum(x: Array, geom: PoolGeometry) -> Array:
+    return _window_sum_passes(x, geom)
+
+
+@_window_sum.defjvp
+def _window_sum_jvp(geom: PoolGeometry, primals: tuple, tangents: tuple) -> tuple:
+    # Linear: the tangent is the window sum of the tangent, written as the transpose of the hand-made reverse
+    # pass so that grad runs ``_window_sum_transpose`` (dense slices) rather than JAX's interior pads.
+    (x,), (t,) = primals, tangents
+    y = _window_sum_passes(x, geom)
+    sum_t = jax.linear_transpose(lambda c: _window_sum_transpose(c, geom),
+                                 jax.ShapeDtypeStruct(y.shape, t.dtype))
+    (dy,) = sum_t(t)
+    return y, dy
 
 
 def _divide(s: Array, geom: PoolGeometry, count_include_pad: bool, divisor_override: int | None) -> Array:
@@ -137,7 +162,8 @@ def lp_pool(
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
     out_dtype = _result_dtype(x.dtype, jnp.mean)
-    s = _window_sum(x.astype(_acc_dtype(out_dtype)), geom, _power_fn(p) if p != 1.0 else None)
+    xa = x.astype(_acc_dtype(out_dtype))
+    s = _window_sum(xa if p == 1.0 else _power_fn(p)(xa), geom)
     if p == 1.0:
         return s.astype(out_dtype)
     zero = s == 0

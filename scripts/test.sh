@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The test command: lint, then the default test suite (slow tests need --runslow). Extra args go to pytest.
+source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+ruff check jaxpool experiments tests
+python -m pytest -q -n 2 "$@"

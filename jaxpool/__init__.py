@@ -6,6 +6,8 @@ remat and export keep working. Drop-in for ``flax.linen.max_pool``/``avg_pool``/
 options (dilation, ceil_mode, count_include_pad, divisor_override, channels_first). Semantics: SPEC.md.
 """
 
+from jaxpool._adaptive import adaptive_avg_pool, adaptive_max_pool, global_avg_pool, global_max_pool
+from jaxpool._blur import blur_pool
 from jaxpool._geometry import pool_output_shape
 from jaxpool._max import max_pool, min_pool
 from jaxpool._sum import avg_pool, lp_pool, sum_pool
@@ -13,7 +15,12 @@ from jaxpool._sum import avg_pool, lp_pool, sum_pool
 __version__ = "0.1.0"
 
 __all__ = [
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
     "avg_pool",
+    "blur_pool",
+    "global_avg_pool",
+    "global_max_pool",
     "lp_pool",
     "max_pool",
     "min_pool",

@@ -264,15 +264,15 @@ def resolve(
         zip(axes_idx, sizes, windows, strides_t, dil, effs, pads)
     ):
         span = size + lo + hi - eff
-        if span < 0:
+        out = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (out - 1) * s >= size + lo:
+            out -= 1
+        if out < 1:
             raise ValueError(
                 f"spatial dim {d} (input axis {ax}) has size {size} and padding ({lo}, {hi}), smaller than the "
                 f"effective window {eff} (window {w}, dilation {dl}): the output would be empty "
                 f"(window_shape={windows}, input shape {input_shape})"
             )
-        out = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (out - 1) * s >= size + lo:
-            out -= 1
         geom = AxisGeometry(ax, size, w, s, dl, lo, hi, out)
         starts = geom.positions(0)
         hits = np.zeros(out, dtype=bool)

@@ -79,12 +79,15 @@ def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
 
 def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     """The transpose of :func:`gather`: each output's cotangent sent to its winner (the reverse pass)."""
+    dtype = ct.dtype
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        ct = ct.astype(jnp.float32)  # overlapping windows' cotangents add up in float32, rounded once (SPEC §3)
     shapes = [geom.input_shape]
     for axes in _groups(geom)[:-1]:
         shapes.append(_windows.group_out_shape(shapes[-1], axes))
     for axes, arg, shape in reversed(list(zip(_groups(geom), args, shapes))):
         ct = _windows.scatter_pass(ct, axes, shape, arg)
-    return ct
+    return ct.astype(dtype)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))

@@ -1,0 +1,432 @@
+"""Adaptive and global pooling: a fixed output size, bins computed from the input size (SPEC §5).
+
+Bin ``i`` of a dim of length ``L`` pooled to ``out`` bins spans ``[floor(i*L/out),
+ceil((i+1)*L/out))`` (PyTorch's and Keras' rule; bins may overlap by one element, and ``out > L``
+repeats elements). Pooling is separable, one spatial axis per pass, last axis first (so max ties
+resolve in row-major order, SPEC §4).
+
+Each pass works on a *binned view* of the input along one axis: when ``L % out == 0`` a free
+reshape into ``(out, L // out)``, otherwise the input broadcast against a static ``(L, out)``
+bin-membership mask. Every reduction is a masked dense ``sum``/``max``/``min`` over that view — no
+gather, no scatter — so the reverse passes JAX derives are broadcasts and selects: exact and
+deterministic on every backend.
+
+Max pooling is a ``jax.custom_jvp`` whose tangent is the input tangent *taken* at the winners (a
+one-hot masked sum, linear in the tangent), so forward mode, reverse mode (the transpose: the
+cotangent written to each bin's one winner, overlapping bins accumulating), Hessians, vmap and jit
+all work, and the gradient reaches exactly one element per bin.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpool._geometry import LAYOUT_FIRST, LAYOUT_LAST, _as_int, check_dtype, spatial_axes_for
+from jaxpool._max import _identity
+
+Array = jax.Array
+OutputSize = int | Sequence[int | None]
+
+
+def adaptive_bins(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of ``out`` adaptive bins over length ``size`` (PyTorch's rule)."""
+    i = np.arange(out, dtype=np.int64)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+class _Binned:
+    """The binned view of one spatial axis ``axis`` (length ``size``) pooled to ``out`` bins."""
+
+    def __init__(self, shape: Sequence[int], axis: int, out: int):
+        self.axis, self.size, self.out = axis, int(shape[axis]), out
+        rank = len(shape) + 1
+        bshape = [1] * rank
+        if self.size % out == 0:
+            k = self.size // out
+            self.split = (out, k)
+            self.reduce_axis = axis + 1
+            bshape[axis], bshape[axis + 1] = out, k
+            self.positions = (np.arange(out)[:, None] * k + np.arange(k)[None, :]).reshape(bshape)
+            self.mask = None
+        else:
+            self.split = None
+            self.reduce_axis = axis
+            starts, ends = adaptive_bins(self.size, out)
+            p = np.arange(self.size)[:, None]
+            bshape[axis], bshape[axis + 1] = self.size, out
+            self.mask = ((p >= starts[None, :]) & (p < ends[None, :])).reshape(bshape)
+            pshape = [1] * rank
+            pshape[axis] = self.size
+            self.positions = np.arange(self.size).reshape(pshape)
+        self.positions = self.positions.astype(np.int32)
+        self.counts = None if self.mask is None else self.mask.sum(axis=axis).reshape(-1)
+
+    def view(self, x: Array) -> Array:
+        if self.split is not None:
+            return x.reshape(x.shape[: self.axis] + self.split + x.shape[self.axis + 1 :])
+        return jnp.expand_dims(x, self.axis + 1)
+
+    def expand(self, y: Array) -> Array:
+        """A per-bin array with the reduced axis re-inserted (broadcasts against the view)."""
+        return jnp.expand_dims(y, self.reduce_axis)
+
+    def reduce(self, x: Array, kind: str, fill: Any) -> Array:
+        v = self.view(x)
+        if self.mask is not None:
+            v = jnp.where(self.mask, v, jnp.asarray(fill, v.dtype))
+        return {"sum": jnp.sum, "max": jnp.max, "min": jnp.min}[kind](v, axis=self.reduce_axis)
+
+    def bin_size(self) -> np.ndarray:
+        starts, ends = adaptive_bins(self.size, self.out)
+        return (ends - starts).astype(np.float64)
+
+    def winners(self, x: Array, take_max: bool) -> Array:
+        """Per bin, the position of the first maximal (minimal) element (the first NaN if any)."""
+        ident = _identity(x.dtype, take_max)
+        best = self.reduce(x, "max" if take_max else "min", ident)
+        v, b = self.view(x), self.expand(best)
+        hit = v == b
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            hit = hit | (jnp.isnan(v) & jnp.isnan(b))
+        if self.mask is not None:
+            hit = hit & self.mask
+        return jnp.min(jnp.where(hit, self.positions, jnp.int32(self.size)), axis=self.reduce_axis)
+
+    def take(self, t: Array, pos: Array, fill: Any = 0, kind: str = "sum") -> Array:
+        """Per bin, the element of ``t`` at ``pos`` (one-hot masked reduction; linear if sum)."""
+        v = self.view(t)
+        onehot = self.positions == self.expand(pos)
+        return self.reduce_onehot(jnp.where(onehot, v, jnp.asarray(fill, t.dtype)), kind)
+
+    def reduce_onehot(self, v: Array, kind: str) -> Array:
+        return {"sum": jnp.sum, "max": jnp.max, "min": jnp.min}[kind](v, axis=self.reduce_axis)
+
+
+def _plan(shape: tuple[int, ...], axes: tuple[int, ...], sizes: tuple[int, ...]) -> list[_Binned]:
+    """One binned pass per changed axis, last spatial axis first, each on the previous output."""
+    passes, cur = [], list(shape)
+    for ax, out in reversed(list(zip(axes, sizes, strict=False))):
+        if out == cur[ax]:
+            continue  # one element per bin: identity
+        passes.append(_Binned(cur, ax, out))
+        cur[ax] = out
+    return passes
+
+
+def _winners(x: Array, passes: list[_Binned], take_max: bool) -> tuple[Array, list[Array]]:
+    """Values and the per-pass winning positions."""
+    ident = _identity(x.dtype, take_max)
+    positions = []
+    for b in passes:
+        pos = b.winners(x, take_max)
+        x = b.take(x, pos, ident, "max" if take_max else "min")
+        positions.append(pos)
+    return x, positions
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def _extreme_float(
+    x: Array, axes: tuple[int, ...], sizes: tuple[int, ...], take_max: bool
+) -> Array:
+    return _winners(x, _plan(x.shape, axes, sizes), take_max)[0]
+
+
+@_extreme_float.defjvp
+def _extreme_float_jvp(
+    axes: tuple, sizes: tuple, take_max: bool, primals: tuple, tangents: tuple
+) -> tuple:
+    (x,), (t,) = primals, tangents
+    passes = _plan(x.shape, axes, sizes)
+    y, positions = _winners(x, passes, take_max)
+    for b, pos in zip(passes, positions, strict=False):
+        t = b.take(t, pos)
+    return y, t
+
+
+def _flat_indices(
+    passes: list[_Binned],
+    positions: list[Array],
+    shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    out_shape: tuple[int, ...],
+) -> Array:
+    """int32 flat row-major index of each winner within its (sample, channel) plane of the input."""
+    mult, m = {}, 1
+    for ax in reversed(axes):
+        mult[ax] = m
+        m *= shape[ax]
+    if m > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"the spatial extent of the input ({m} elements) does not fit int32 indices"
+        )
+    # Start from the positions of the untouched axes (kept dims), then refine pass by pass.
+    idx = jnp.zeros((1,) * len(shape), jnp.int32)
+    for ax in axes:
+        if all(b.axis != ax for b in passes):
+            bshape = [1] * len(shape)
+            bshape[ax] = shape[ax]
+            idx = idx + jnp.asarray((np.arange(shape[ax]) * mult[ax]).reshape(bshape), jnp.int32)
+    idx = jnp.broadcast_to(idx, shape)
+    for b, pos in zip(passes, positions, strict=False):
+        idx = b.take(idx, pos) + pos * jnp.int32(mult[b.axis])
+    return jnp.broadcast_to(idx, out_shape)
+
+
+def _layout(channels_first: bool) -> str:
+    return LAYOUT_FIRST if channels_first else LAYOUT_LAST
+
+
+def check_output_size(output_size: Any, ndim: int | None = None) -> tuple[int | None, ...] | int:
+    """Validate ``output_size``: a positive int, or a sequence of positive ints / ``None``."""
+    if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
+        if output_size < 1:
+            raise ValueError(f"output_size={output_size!r} must be positive")
+        return int(output_size)
+    if (
+        not isinstance(output_size, Sequence)
+        or isinstance(output_size, str)
+        or len(output_size) == 0
+    ):
+        raise TypeError(
+            f"output_size must be a positive int or a non-empty sequence of positive ints or None, "
+            f"got {output_size!r}"
+        )
+    sizes: list[int | None] = []
+    for o in output_size:
+        if o is None:
+            sizes.append(None)
+            continue
+        o = _as_int(o, "output_size")
+        if o < 1:
+            raise ValueError(f"output_size={tuple(output_size)!r} must hold positive ints or None")
+        sizes.append(o)
+    return tuple(sizes)
+
+
+def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array, tuple, tuple]:
+    """Validate before compute; return the array, its spatial axes, the resolved output sizes."""
+    shape = np.shape(inputs)
+    check_dtype(inputs.dtype if hasattr(inputs, "dtype") else jnp.asarray(inputs).dtype)
+    sizes = check_output_size(output_size)
+    n = len(shape) - 2 if isinstance(sizes, int) else len(sizes)
+    axes = spatial_axes_for(len(shape), n, channels_first, arg="output_size")
+    if isinstance(sizes, int):
+        sizes = (sizes,) * n
+    for d, ax in enumerate(axes):
+        if shape[ax] < 1:
+            raise ValueError(
+                f"spatial dim {d} of the input (shape {shape}, layout {_layout(channels_first)}) "
+                "is empty; adaptive pooling needs at least one element per bin"
+            )
+    resolved = tuple(shape[ax] if o is None else o for ax, o in zip(axes, sizes, strict=False))
+    return jnp.asarray(inputs), axes, resolved
+
+
+def _out_shape(
+    shape: tuple[int, ...], axes: tuple[int, ...], sizes: tuple[int, ...]
+) -> tuple[int, ...]:
+    out = list(shape)
+    for ax, o in zip(axes, sizes, strict=False):
+        out[ax] = o
+    return tuple(out)
+
+
+def _mean_dtypes(dtype: np.dtype) -> tuple[np.dtype, np.dtype]:
+    """(result dtype as ``jnp.mean``, accumulation dtype: float32 for float16/bfloat16)."""
+    out = np.dtype(jax.eval_shape(jnp.mean, jax.ShapeDtypeStruct((1,), dtype)).dtype)
+    return out, (np.dtype(np.float32) if jnp.finfo(out).bits < 32 else out)
+
+
+def adaptive_avg_pool(
+    inputs: Any, output_size: OutputSize, *, channels_first: bool = False
+) -> Array:
+    """Adaptive average pooling to a fixed spatial output size; matches
+    ``torch.nn.functional.adaptive_avg_pool{1,2,3}d``.
+
+    Along each spatial dim of length ``L`` pooled to ``out``, output ``i`` averages the input over
+    ``[floor(i*L/out), ceil((i+1)*L/out))`` (PyTorch's and Keras' bins; Equinox's differ). Bins may
+    overlap and ``out > L`` repeats elements. The N-d average is over the box of the per-dim bins.
+
+    Args:
+      inputs: ``(*batch, *spatial, features)`` or, with ``channels_first=True``, ``(*batch,
+        features,
+        *spatial)``; any real float, integer or bool dtype; every spatial dim non-empty.
+      output_size: N, the number of spatial dims, is ``len(output_size)``; each entry a positive
+        int or ``None`` (keep that dim's size). An int means that size in every one of
+        ``inputs.ndim - 2`` dims.
+      channels_first: features before the spatial dims.
+
+    Returns:
+      Array of shape ``inputs.shape`` with the spatial sizes replaced by ``output_size``; dtype as
+      ``jnp.mean`` (floats kept, integers/bool -> default float). float16/bfloat16 accumulate in
+      float32 and round once. Gradient: each output's cotangent divided by its bin size, added to
+      the bin's elements.
+
+    Raises:
+      TypeError: malformed ``output_size``, non-bool ``channels_first``, complex inputs.
+      ValueError: non-positive ``output_size``, an input of too low rank, an empty spatial dim.
+    """
+    x, axes, sizes = _prepare(inputs, output_size, channels_first)
+    out_dtype, acc = _mean_dtypes(x.dtype)
+    x = x.astype(acc)
+    passes = _plan(x.shape, axes, sizes)
+    divisor = np.ones((1,) * x.ndim)
+    for b in passes:
+        x = b.reduce(x, "sum", 0)
+        bshape = [1] * x.ndim
+        bshape[b.axis] = b.out
+        divisor = divisor * b.bin_size().reshape(bshape)
+    if passes:
+        x = x / jnp.asarray(divisor, acc)
+    return x.astype(out_dtype)
+
+
+def _adaptive_extreme(
+    inputs: Any, output_size: Any, channels_first: Any, return_indices: Any, take_max: bool
+) -> Array | tuple[Array, Array]:
+    if not isinstance(return_indices, (bool, np.bool_)):
+        raise TypeError(f"return_indices must be a bool, got {return_indices!r}")
+    x, axes, sizes = _prepare(inputs, output_size, channels_first)
+    out_shape = _out_shape(x.shape, axes, sizes)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        y = _extreme_float(x, axes, sizes, take_max)
+    else:
+        xi = x.astype(jnp.uint8) if x.dtype == jnp.bool_ else x
+        y = _winners(xi, _plan(x.shape, axes, sizes), take_max)[0].astype(x.dtype)
+    if not return_indices:
+        return y
+    xs = jax.lax.stop_gradient(x)
+    xs = xs.astype(jnp.uint8) if xs.dtype == jnp.bool_ else xs
+    passes = _plan(x.shape, axes, sizes)
+    _, positions = _winners(xs, passes, take_max)
+    return y, _flat_indices(passes, positions, x.shape, axes, out_shape)
+
+
+def adaptive_max_pool(
+    inputs: Any,
+    output_size: OutputSize,
+    *,
+    channels_first: bool = False,
+    return_indices: bool = False,
+) -> Array | tuple[Array, Array]:
+    """Adaptive max pooling to a fixed spatial output size; matches
+    ``torch.nn.functional.adaptive_max_pool{1,2,3}d``.
+
+    Bins as :func:`adaptive_avg_pool` (``[floor(i*L/out), ceil((i+1)*L/out))`` per dim). Each
+    output is the maximum over its bin; ties go to the first maximal element in row-major order of
+    the bin, NaN beats every number (the first NaN wins; PyTorch's CPU kernel picks the last NaN),
+    as SPEC §4. The gradient and jvp route each output's whole cotangent (tangent) to that one
+    element; overlapping bins accumulate.
+
+    Args:
+      inputs: ``(*batch, *spatial, features)`` or, with ``channels_first=True``, ``(*batch,
+        features,
+        *spatial)``; any real float, integer or bool (-> any) dtype; every spatial dim non-empty.
+      output_size: a positive int per spatial dim or ``None`` (keep the size); an int means that
+        size in every one of ``inputs.ndim - 2`` dims.
+      channels_first: features before the spatial dims.
+      return_indices: also return the int32 flat row-major index of each selected element within the
+        spatial extent of its own (sample, channel) plane (PyTorch's ``return_indices`` convention;
+        usable with :func:`max_unpool`).
+
+    Returns:
+      Values with the input dtype and the spatial sizes replaced by ``output_size``; with
+      ``return_indices=True`` a pair ``(values, indices)`` of the same shape.
+
+    Raises:
+      TypeError: malformed ``output_size``, non-bool flags, complex inputs.
+      ValueError: non-positive ``output_size``, too low rank, an empty spatial dim, a spatial
+        extent beyond int32 indices.
+    """
+    return _adaptive_extreme(inputs, output_size, channels_first, return_indices, True)
+
+
+def _global_prepare(
+    inputs: Any, num_spatial_dims: Any, channels_first: Any, keepdims: Any
+) -> tuple[int, tuple[int, ...]]:
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
+    ndim = len(np.shape(inputs))
+    if num_spatial_dims is None:
+        n = ndim - 2
+    elif isinstance(num_spatial_dims, bool) or not isinstance(num_spatial_dims, (int, np.integer)):
+        raise TypeError(
+            f"num_spatial_dims must be a positive int or None, got {num_spatial_dims!r}"
+        )
+    elif num_spatial_dims < 1:
+        raise ValueError(f"num_spatial_dims={num_spatial_dims} must be a positive int or None")
+    else:
+        n = int(num_spatial_dims)
+    return n, spatial_axes_for(ndim, n, channels_first, arg="num_spatial_dims")
+
+
+def global_avg_pool(
+    inputs: Any,
+    *,
+    num_spatial_dims: int | None = None,
+    channels_first: bool = False,
+    keepdims: bool = False,
+) -> Array:
+    """Global average pooling: the mean over all spatial dims (``torch.mean(x, dim=spatial)``,
+    Keras' GAP).
+
+    Args:
+      inputs: ``(*batch, *spatial, features)`` or, with ``channels_first=True``, ``(*batch,
+        features,
+        *spatial)``; any real float, integer or bool dtype; every spatial dim non-empty.
+      num_spatial_dims: N; default ``inputs.ndim - 2`` (one batch and one feature axis).
+      channels_first: features before the spatial dims.
+      keepdims: keep the spatial dims with size 1 (like ``adaptive_avg_pool(x, 1)``).
+
+    Returns:
+      ``(*batch, features)`` (layout kept; ``keepdims`` keeps size-1 spatial dims). dtype as
+      ``jnp.mean``; float16/bfloat16 accumulate in float32 and round once.
+
+    Raises:
+      TypeError: non-int ``num_spatial_dims``, non-bool flags, complex inputs.
+      ValueError: ``num_spatial_dims < 1``, an input of too low rank, an empty spatial dim.
+    """
+    n, axes = _global_prepare(inputs, num_spatial_dims, channels_first, keepdims)
+    y = adaptive_avg_pool(inputs, (1,) * n, channels_first=channels_first)
+    return y if keepdims else jnp.squeeze(y, axes)
+
+
+def global_max_pool(
+    inputs: Any,
+    *,
+    num_spatial_dims: int | None = None,
+    channels_first: bool = False,
+    keepdims: bool = False,
+) -> Array:
+    """Global max pooling: the maximum over all spatial dims (``adaptive_max_pool(x, 1)``,
+    squeezed).
+
+    Ties and gradients as :func:`adaptive_max_pool`: the whole cotangent goes to the first maximal
+    element in row-major spatial order (first NaN if any) — unlike ``jax.grad(jnp.max)``, which
+    splits it among ties.
+
+    Args:
+      inputs: ``(*batch, *spatial, features)`` or, with ``channels_first=True``, ``(*batch,
+        features,
+        *spatial)``; any real float, integer or bool (-> any) dtype; every spatial dim non-empty.
+      num_spatial_dims: N; default ``inputs.ndim - 2``.
+      channels_first: features before the spatial dims.
+      keepdims: keep the spatial dims with size 1.
+
+    Returns:
+      ``(*batch, features)`` (layout kept; ``keepdims`` keeps size-1 spatial dims), the input dtype.
+
+    Raises:
+      TypeError: non-int ``num_spatial_dims``, non-bool flags, complex inputs.
+      ValueError: ``num_spatial_dims < 1``, an input of too low rank, an empty spatial dim.
+    """
+    n, axes = _global_prepare(inputs, num_spatial_dims, channels_first, keepdims)
+    y = adaptive_max_pool(inputs, (1,) * n, channels_first=channels_first)
+    assert not isinstance(y, tuple)
+    return y if keepdims else jnp.squeeze(y, axes)

@@ -1,11 +1,9 @@
 """Config validation (before any compute) and run identity for the experiment side.
 
 ``validate_config`` checks every field the training code reads and fails in milliseconds with a
-message that
-names the field, the value and what is allowed. ``result_fields`` is the part of a config that can
-change a
-run's numbers; two configs with equal ``result_fields`` describe the same run (used on resume and by
-sweeps).
+message that names the field, the value and what is allowed. ``result_fields`` is the part of a
+config that can change a run's numbers; two configs with equal ``result_fields`` describe the same
+run (used on resume and by sweeps).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from experiments.models import MODELS, VARIANTS, downsampled_size
 #: Spatial input shape of each dataset (one example, without the channel axis).
 INPUT_SPATIAL = {"mnist1d": (40,), "mnist": (28, 28)}
 OPTIMIZERS = ("adam", "sgd")
-#: Fields that never change a run's numbers (display, locations, sweep/reference metadata).
+#: Fields that never change a run's numbers (display, locations, sweep and reference metadata).
 NON_RESULT_FIELDS = ("sweep", "reference", "progress_bar", "data.cache_dir")
 
 
@@ -49,18 +47,14 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
     Args:
       config: a config as returned by ``get_config()`` (possibly overridden).
       num_devices: the number of devices the batch is sharded over; ``batch_size`` and
-        ``eval_batch_size``
-        must be multiples of it.
+        ``eval_batch_size`` must be multiples of it.
 
     Raises:
       ValueError: naming the field, its value and the allowed values, for the first problem found
-        (unknown
-        dataset/model/variant/optimizer name, non-positive sizes, a checkpoint interval that is not
-        a multiple
-        of the eval interval, a batch that does not divide over the devices, more downsampling
-        stages than the
-        input allows, bad shift-metric settings).
-      KeyError/AttributeError: if a required field is missing altogether.
+        (unknown dataset/model/variant/optimizer name, non-positive sizes, a checkpoint interval
+        that is not a multiple of the eval interval, a batch that does not divide over the devices,
+        more downsampling stages than the input allows, bad shift-metric settings).
+        KeyError/AttributeError: if a required field is missing altogether.
     """
     data, model = config.data, config.model
     _need(data.name in LOADERS, "data.name", data.name, f"one of {sorted(LOADERS)}")

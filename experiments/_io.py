@@ -1,12 +1,10 @@
 """Crash-safe file output for the experiment side: atomic writes and a tolerant JSON-lines log.
 
 Every results file (config.json, result.json, summaries, plots, cached datasets) is written to a
-temporary file
-in the destination directory and renamed over the target with ``os.replace``, so a reader never sees
-a
-truncated file. ``metrics.jsonl`` is an append-only log; its reader drops a truncated last line, and
-on resume
-``truncate_jsonl`` rewrites it (atomically) without the lines past the checkpoint step.
+temporary file in the destination directory and renamed over the target with ``os.replace``, so a
+reader never sees a truncated file. ``metrics.jsonl`` is an append-only log; its reader drops a
+truncated last line, and on resume ``truncate_jsonl`` rewrites it (atomically) without the lines
+past the checkpoint step.
 """
 
 from __future__ import annotations
@@ -29,8 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Returns:
       A context manager yielding the temporary ``Path`` (same directory and suffix as ``path``) to
-      write to.
-      If the body raises, the temporary file is removed and ``path`` is untouched.
+      write to. If the body raises, the temporary file is removed and ``path`` is untouched.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +79,7 @@ def atomic_save(path: str | os.PathLike[str], writer: Callable[[Path], None]) ->
 
     Args:
       path: destination file, e.g. a ``.png`` (writers such as ``Figure.savefig`` pick the format
-        from the
-        suffix, which the temporary path keeps) or an ``.npz``.
+        from the suffix, which the temporary path keeps) or an ``.npz``.
       writer: called once with the temporary path.
     """
     with atomic_path(path) as tmp:

@@ -1,24 +1,19 @@
 r"""Sweep runner: every (train size, variant, seed) of a config's ``sweep`` grid, one run folder
 each, then a summary.
 
-    python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py --workdir
-    runs/mnist1d
+    python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py \
+        --workdir runs/mnist1d
 
 Runs go one after another in this process (compiled functions are reused across seeds and train
-sizes) under
-``workdir/runs/<variant>-n<train_size>-s<seed>/``. A run whose folder holds ``result.json`` is
-skipped, a
-partial one resumes from its checkpoint, and a run that raises (a diverging loss, a missing jaxpool
-module)
-gets a ``failed.json`` and the sweep goes on; ``--retry_failed`` runs those again. Afterwards
-``experiments.report`` writes ``summary.csv``, ``summary.md`` and the plots into ``workdir`` and the
-summary
-table is printed.
+sizes) under ``workdir/runs/<variant>-n<train_size>-s<seed>/``. A run whose folder holds
+``result.json`` is skipped, a partial one resumes from its checkpoint, and a run that raises (a
+diverging loss, a missing jaxpool module) gets a ``failed.json`` and the sweep goes on;
+``--retry_failed`` runs those again. Afterwards ``experiments.report`` writes ``summary.csv``,
+``summary.md`` and the plots into ``workdir`` and the summary table is printed.
 
 ``--shard i/n`` runs only every n-th run starting at i (for a SLURM job array, one shard per
-machine); each
-shard rewrites the summary from whatever run folders exist, so the last one to finish has them all.
-``--workers k`` runs k shards in parallel processes on this machine, then the summary.
+machine); each shard rewrites the summary from whatever run folders exist, so the last one to finish
+has them all. ``--workers k`` runs k shards in parallel processes on this machine, then the summary.
 """
 
 from __future__ import annotations
@@ -58,8 +53,7 @@ def grid(config: ml_collections.ConfigDict) -> list[Run]:
 
     Raises:
       ValueError: if a sweep list is empty or a grid point is an invalid config (the message names
-        the
-        field).
+        the field).
     """
     sweep = config.sweep
     for field in ("train_size", "downsample", "seed"):

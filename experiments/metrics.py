@@ -2,16 +2,12 @@
 consistency.
 
 Shift consistency follows Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML 2019):
-the
-percentage of test inputs whose top-1 prediction is the same under two circular shifts, each offset
-drawn
-independently and uniformly from ``{-S, ..., S}`` per spatial axis and per example, averaged over
-several
-passes. Offsets come from ``numpy.random.default_rng((seed, pass_index))`` — first the ``(N,
-num_spatial)``
-offsets of shift A, then those of shift B — so the figure is reproducible. Accuracy under shift is
-the test
-accuracy on the shift-A inputs, averaged over the same passes.
+the percentage of test inputs whose top-1 prediction is the same under two circular shifts, each
+offset drawn independently and uniformly from ``{-S, ..., S}`` per spatial axis and per example,
+averaged over several passes. Offsets come from ``numpy.random.default_rng((seed, pass_index))`` —
+first the ``(N, num_spatial)`` offsets of shift A, then those of shift B — so the figure is
+reproducible. Accuracy under shift is the test accuracy on the shift-A inputs, averaged over the
+same passes.
 """
 
 from __future__ import annotations
@@ -78,8 +74,7 @@ def flops_per_example(
 
     Returns:
       XLA's "flops" estimate divided by ``batch`` (a multiply-add counts as 2), or NaN when the
-      backend gives
-      no cost analysis.
+      backend gives no cost analysis.
     """
     x = jax.ShapeDtypeStruct((batch, *example_shape), jnp.float32)
     p = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), params)

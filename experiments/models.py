@@ -6,25 +6,20 @@ Variants (``model.downsample``), all pooling through jaxpool's Flax modules:
 - ``max_pool``: ``MaxPool`` window 2, stride 2 (per spatial dim).
 - ``avg_pool``: ``AvgPool`` window 2, stride 2.
 - ``lp_pool``: ``LPPool`` with ``norm_type=model.lp_norm`` (2), window 2, stride 2 — a window *sum*
-of x^p,
-  as ``torch.nn.functional.lp_pool1d`` (the paper's "L2 pool").
+  of x^p, as ``torch.nn.functional.lp_pool1d`` (the paper's "L2 pool").
 - ``blur_pool``: Zhang 2019's anti-aliased max pooling: ``MaxPool`` window 2 stride 1, then
-``BlurPool``
-  stride 2 with a binomial filter of ``model.blur_filter_size`` taps and reflect padding.
+  ``BlurPool`` stride 2 with a binomial filter of ``model.blur_filter_size`` taps and reflect
+  padding.
 - ``strided_conv``: no pooling; the convolution before each downsampling point gets stride 2.
 - ``subsample``: keep every second element: ``MaxPool`` window 1, stride 2.
 - ``none``: no downsampling; the dense head grows to the full-resolution feature map (its parameter
-count is
-  reported, not hidden).
+  count is reported, not hidden).
 
 Convolutions are written as im2col — the ``prod(kernel)`` shifted, strided slices of the zero-padded
-input
-concatenated on the feature axis, then one matmul — which is the same linear map as
+input concatenated on the feature axis, then one matmul — which is the same linear map as
 ``torch.nn.functional.conv{1,2}d`` (cross-correlation, zero padding) but much faster than XLA:CPU's
-convolution
-for these tiny shapes (see the project's MEASURED.md). Initialisation is PyTorch's default for
-``nn.Conv*d`` and
-``nn.Linear``: weights and biases uniform in ``±1/sqrt(fan_in)``.
+convolution for these tiny shapes (see the project's MEASURED.md). Initialisation is PyTorch's
+default for ``nn.Conv*d`` and ``nn.Linear``: weights and biases uniform in ``±1/sqrt(fan_in)``.
 """
 
 from __future__ import annotations
@@ -37,12 +32,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
 
-# PyTorch's default weight init, kaiming_uniform(a=sqrt(5)), is uniform with bound 1/sqrt(fan_in): a
-# variance
-# scaling of 1/3 with a uniform distribution (bound sqrt(3 * scale / fan_in)).
+# PyTorch's default weight init, kaiming_uniform(a=sqrt(5)), is uniform with bound 1/sqrt(fan_in):
+# a variance scaling of 1/3 with a uniform distribution (bound sqrt(3 * scale / fan_in)).
 torch_weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
 
@@ -69,9 +64,9 @@ class Conv(nn.Module):
       strides: stride, the same for every spatial dim.
       padding: zeros added on both sides of every spatial dim.
 
-    Input ``(B, *spatial, C_in)`` float32; output ``(B, *out_spatial, features)`` with
-    ``out = (size + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape
-    ``(*[kernel_size] * N, C_in, features)`` and ``bias`` ``(features,)``.
+    Input ``(B, *spatial, C_in)`` float32; output ``(B, *out_spatial, features)`` with ``out = (size
+    + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
+    N, C_in, features)`` and ``bias`` ``(features,)``.
     """
 
     features: int
@@ -99,7 +94,8 @@ class Conv(nn.Module):
             for offs in itertools.product(range(k), repeat=n)
         ]
         cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
-        return cols @ kernel.reshape(-1, self.features) + bias
+        out = cols @ kernel.reshape(-1, self.features)
+        return out + bias.reshape((1,) * (out.ndim - 1) + (-1,))
 
 
 def torch_dense(features: int, fan_in: int) -> nn.Dense:
@@ -163,10 +159,8 @@ def downsampled_size(
 
     Returns:
       The length after the stage: ``size // 2`` for 2/2 pooling, ``(size - 1) // 2 + 1`` for a
-        stride-2 conv
-      with padding ``k // 2`` and for subsampling, ``(size - 2) // 2 + 1`` for max 2/1 then blur
-      with reflect
-      padding ``((f-1)//2, f//2)``, ``size`` for ``none``.
+        stride-2 conv with padding ``k // 2`` and for subsampling, ``(size - 2) // 2 + 1`` for max
+        2/1 then blur with reflect padding ``((f-1)//2, f//2)``, ``size`` for ``none``.
     """
     if variant in ("max_pool", "avg_pool", "lp_pool"):
         return size // 2
@@ -184,10 +178,8 @@ class CNN1D(nn.Module):
     linear.
 
     Matches the ``ConvPooling`` model of Greydanus & Kobak's pooling notebook (PyTorch), in
-    channels-last layout
-    (the flattened head input is ordered (position, channel) rather than (channel, position); with
-    i.i.d.
-    initialisation that is the same model).
+    channels-last layout (the flattened head input is ordered (position, channel) rather than
+    (channel, position); with i.i.d. initialisation that is the same model).
 
     Attributes:
       downsample: one of ``VARIANTS``.
@@ -231,8 +223,7 @@ class CNN2D(nn.Module):
       lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
 
     Input ``(B, H, W, 1)`` float32; output logits ``(B, num_classes)``. The global average (a mean
-    over H and
-    W) makes the head the same size for every variant.
+    over H and W) makes the head the same size for every variant.
     """
 
     downsample: str
@@ -251,6 +242,46 @@ class CNN2D(nn.Module):
                 x = layer(x)
         x = jnp.mean(x, axis=(1, 2))
         return torch_dense(self.num_classes, x.shape[-1])(x)
+
+
+def init_params(model: nn.Module, example_shape: Sequence[int], seed: int) -> Any:
+    """PyTorch-default initial parameters drawn on the host with NumPy (no compilation).
+
+    Same distribution as the modules' own Flax initialisers (``model.init``): every layer's
+    ``kernel`` and ``bias`` uniform in ``±1/sqrt(fan_in)``, ``fan_in = prod(kernel.shape[:-1])``.
+    Drawing them with NumPy avoids compiling JAX's random-bit generator, which costs seconds per
+    model on CPU.
+
+    Args:
+      model: a module whose every parameter is a ``kernel``/``bias`` pair (``CNN1D``, ``CNN2D``).
+      example_shape: one input's shape ``(*spatial, channels)``.
+      seed: the run seed; values come from ``numpy.random.default_rng(seed)`` in parameter-tree
+        order.
+
+    Returns:
+      A Flax variables dict ``{"params": ...}`` of float32 NumPy arrays.
+
+    Raises:
+      ValueError: if a parameter other than ``kernel``/``bias`` is found.
+    """
+    shapes = jax.eval_shape(
+        model.init, jax.random.key(0), jnp.zeros((1, *example_shape), jnp.float32)
+    )
+    rng = np.random.default_rng(seed)
+
+    def fill(layer: dict[str, Any]) -> dict[str, Any]:
+        if "kernel" not in layer:
+            return {name: fill(sub) for name, sub in layer.items()}
+        if set(layer) - {"kernel", "bias"}:
+            raise ValueError(f"init_params handles kernel/bias layers only, got {sorted(layer)}")
+        bound = 1.0 / math.sqrt(math.prod(layer["kernel"].shape[:-1]))
+        return {
+            name: rng.uniform(-bound, bound, layer[name].shape).astype(np.float32)
+            for name in ("kernel", "bias")
+            if name in layer
+        }
+
+    return {"params": fill(dict(shapes["params"]))}
 
 
 MODELS = ("cnn1d", "cnn2d")

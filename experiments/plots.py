@@ -2,8 +2,7 @@
 consistency.
 
 Called by ``report.write_report``; every figure is saved atomically into the sweep folder. Colours
-are fixed
-per variant so the four plots read together.
+are fixed per variant so the four plots read together.
 """
 
 from __future__ import annotations

@@ -3,17 +3,12 @@ r"""Summary tables and plots of a sweep, read back from its run folders.
     python -m experiments.report --workdir runs/mnist1d
 
 Reads ``workdir/runs/*/{config.json, result.json | failed.json, metrics.jsonl}`` (so shards run on
-different
-machines merge by copying their run folders together) and writes, atomically, into ``workdir``:
-``summary.csv`` (one row per variant and train size: mean and sample std over seeds of the final
-test accuracy,
-shift consistency and accuracy under shift; parameters; forward FLOPs per example; training
-throughput; the
-reference paper's figure and our difference from it), ``summary.md`` (the same as tables, plus
-checks against
-the paper and the failed runs) and four plots (``plots.py``). ``write_report`` returns the accuracy
-table that
-the sweep prints.
+different machines merge by copying their run folders together) and writes, atomically, into
+``workdir``: ``summary.csv`` (one row per variant and train size: mean and sample std over seeds of
+the final test accuracy, shift consistency and accuracy under shift; parameters; forward FLOPs per
+example; training throughput; the reference paper's figure and our difference from it),
+``summary.md`` (the same as tables, plus checks against the paper and the failed runs) and four
+plots (``plots.py``). ``write_report`` returns the accuracy table that the sweep prints.
 """
 
 from __future__ import annotations
@@ -40,8 +35,7 @@ def load_runs(workdir: str | Path) -> list[dict[str, Any]]:
     Returns:
       Dicts with ``name``, ``variant``, ``train_size``, ``seed``, ``status`` ("ok", "failed" or
       "incomplete"), ``result`` (result.json or None), ``error`` (from failed.json or None),
-      ``metrics`` (the
-      metrics.jsonl records) and ``config`` (config.json), sorted by name.
+      ``metrics`` (the metrics.jsonl records) and ``config`` (config.json), sorted by name.
     """
     runs = []
     for folder in sorted((Path(workdir) / "runs").glob("*/config.json")):
@@ -95,12 +89,10 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Returns:
       Rows ordered by train size, then variant (in ``models.VARIANTS`` order), with keys
-      ``variant``,
-      ``train_size``, ``seeds_ok``, ``seeds_failed``, ``seeds_incomplete``,
-      ``test_acc_mean``/``_std``,
-      ``paper_test_acc``, ``diff_vs_paper``, ``train_acc_mean``,
-      ``shift_consistency_mean``/``_std``,
-      ``shifted_test_acc_mean``/``_std``, ``num_params``, ``flops_per_example``, ``examples_per_s``.
+      ``variant``, ``train_size``, ``seeds_ok``, ``seeds_failed``, ``seeds_incomplete``,
+      ``test_acc_mean``/``_std``, ``paper_test_acc``, ``diff_vs_paper``, ``train_acc_mean``,
+      ``shift_consistency_mean``/``_std``, ``shifted_test_acc_mean``/``_std``, ``num_params``,
+      ``flops_per_example``, ``examples_per_s``.
     """
     cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for run in runs:

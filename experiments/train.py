@@ -2,24 +2,19 @@ r"""Train and evaluate one CNN of the downsampling ablation: a library function 
 
 ``train_and_evaluate(config, workdir)`` runs one config in one run folder::
 
-    workdir/config.json      the config (written first; a folder holding a different config is
-    refused)
+    workdir/config.json      the config (a folder holding a different config is refused)
     workdir/metrics.jsonl    one line per eval point: step, batch_loss, train/test loss and accuracy
     workdir/tensorboard/     the same scalars as TensorBoard event files (tensorboardX)
     workdir/checkpoints/     Orbax checkpoints (params, optimizer state) at eval points
     workdir/result.json      final metrics, parameter count, FLOPs, throughput, shift consistency
 
 Training is a jit-compiled optax step run ``eval_every`` steps at a time under ``lax.scan``, with
-the batch
-sharded over all local devices (a ``Mesh`` with one ``data`` axis) and the parameters replicated.
-All
-randomness comes from ``config.seed``; the data order is a pure function of (seed, step), so a run
-restarted
-in the same folder resumes from its latest checkpoint and ends with the same numbers as an
-uninterrupted run.
-A non-finite loss stops the run with an error naming the step. Compiled functions are cached per
-(model,
-optimizer, shapes) inside the process, so sweeps compile each variant once.
+the batch sharded over all local devices (a ``Mesh`` with one ``data`` axis) and the parameters
+replicated. All randomness comes from ``config.seed``; the data order is a pure function of (seed,
+step), so a run restarted in the same folder resumes from its latest checkpoint and ends with the
+same numbers as an uninterrupted run. A non-finite loss stops the run with an error naming the step.
+Compiled functions are cached per (model, optimizer, shapes) inside the process, so sweeps compile
+each variant once.
 
 CLI (absl flags and ``ml_collections.config_flags``, as the Flax examples)::
 
@@ -115,23 +110,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     Args:
       config: a study config (see ``experiments/configs``), validated here before any compute.
       workdir: the run folder (created if missing). If it holds a finished run of the same config,
-        its
-        ``result.json`` is returned without training; if it holds checkpoints, training resumes from
-        the
-        latest one (metric lines past that step are dropped first).
+        its ``result.json`` is returned without training; if it holds checkpoints, training resumes
+        from the latest one (metric lines past that step are dropped first).
 
     Returns:
       The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
       ``flops_per_example`` (forward pass, XLA cost analysis), ``shift_consistency`` and
       ``shifted_test_acc`` (percent), and ``timing`` (wall-clock figures, the only fields that vary
-      between
-      identical runs).
+      between identical runs).
 
     Raises:
       ValueError: for an invalid config (before compute) or a workdir that holds a different config.
       FloatingPointError: if a training loss is not finite (the message names the step; the last
-        good
-        checkpoint stays in ``workdir/checkpoints``).
+        good checkpoint stays in ``workdir/checkpoints``).
     """
     t_start = time.perf_counter()
     devices = jax.devices()
@@ -146,7 +137,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     data = load_dataset(config.data)
     fns = compiled_functions(config, data.num_classes, data.input_shape, devices)
-    state = fns.init(jax.random.key(config.seed))
+    state = fns.init(config.seed)
     metrics_path = workdir / "metrics.jsonl"
     options = ocp.CheckpointManagerOptions(
         max_to_keep=1, create=True, enable_async_checkpointing=False

@@ -85,6 +85,11 @@ def check_args(
             if isinstance(strides, Sequence) and not isinstance(strides, str)
             else ndim - 2
         )
+    if isinstance(strides, Sequence) and not isinstance(strides, str) and len(strides) != n:
+        raise ValueError(
+            f"strides={strides!r} has length {len(strides)}, but num_spatial_dims={n}; "
+            f"give an int or {n} ints"
+        )
     strides_t = _int_tuple(strides, "strides", n)
     if strides_t is None:
         raise TypeError("strides must be an int or a sequence of N ints, got None")

@@ -19,6 +19,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from reference import OPS, RefGeometry, reference_geometry
 
+import jaxpool
+
 PADDING_FORMS = ("VALID", "SAME", "SAME_LOWER", "int", "ints", "pairs")
 DATA_KINDS = ("ties", "nan", "inf", "distinct", "positive", "nonneg")
 MAX_SIZE = {1: 9, 2: 6, 3: 4}  # spatial extent per dim, keeps the brute force fast
@@ -65,6 +67,23 @@ class PoolCase:
                 f"x=np.array({self.x.tolist()!r}))")
 
 
+FNS = {"max": jaxpool.max_pool, "min": jaxpool.min_pool, "sum": jaxpool.sum_pool,
+       "avg": jaxpool.avg_pool, "lp": jaxpool.lp_pool}  # op name -> jaxpool function
+
+
+def call(case: PoolCase, x):
+    """The jaxpool op of ``case`` on ``x``, arguments spelled as the case spells them."""
+    kw = {"dilation": case.dilation, "ceil_mode": case.ceil_mode,
+          "channels_first": case.channels_first}
+    args = (case.window_shape, case.strides, case.padding)
+    if case.op == "avg":
+        return jaxpool.avg_pool(x, *args, case.count_include_pad,
+                                divisor_override=case.divisor_override, **kw)
+    if case.op == "lp":
+        return jaxpool.lp_pool(x, case.norm_type, *args, **kw)
+    return FNS[case.op](x, *args, **kw)
+
+
 def make_data(rng: np.random.Generator, shape: tuple, kind: str) -> np.ndarray:
     """Float64 data of one kind: ties (ints in [-3, 3]), nan, inf, distinct, positive, nonneg."""
     size = int(np.prod(shape))
@@ -85,8 +104,9 @@ def make_data(rng: np.random.Generator, shape: tuple, kind: str) -> np.ndarray:
 
 
 def _spell(draw, values: tuple, *, allow_int: bool, allow_none_if: int | None = None):
-    """One accepted spelling of a per-dim argument: None (all default), int, tuple or list."""
-    forms = ["tuple", "list"]
+    """One accepted spelling of a per-dim argument: None (all default), int, tuple or list
+    (``allow_int=False``: tuple or None only, as Flax accepts)."""
+    forms = ["tuple", "list"] if allow_int else ["tuple"]
     if allow_int and len(set(values)) == 1:
         forms.append("int")
     if allow_none_if is not None and all(v == allow_none_if for v in values):
@@ -95,10 +115,10 @@ def _spell(draw, values: tuple, *, allow_int: bool, allow_none_if: int | None = 
     return {"none": None, "int": values[0], "tuple": tuple(values), "list": list(values)}[form]
 
 
-def _padding(draw, form: str, n: int, eff: tuple, max_pad) -> object:
+def _padding(draw, form: str, window: tuple, dil: tuple, max_pad) -> object:
     if form in ("VALID", "SAME", "SAME_LOWER"):
         return draw(st.sampled_from([form, form.lower()]))
-    limits = [max_pad(e) for e in eff]
+    limits = [max_pad(w, d) for w, d in zip(window, dil, strict=True)]
     if form == "int":
         return draw(st.integers(0, min(limits)))
     if form == "ints":
@@ -110,15 +130,16 @@ def _padding(draw, form: str, n: int, eff: tuple, max_pad) -> object:
 @st.composite
 def pool_cases(draw, *, ops=OPS, data=("ties", "nan", "inf"), ns=(1, 2, 3),
                paddings=PADDING_FORMS, dilation=True, ceil_mode=True, batch_dims=(0, 1, 2),
-               layouts=(False, True), max_pad=lambda eff: eff - 1, int_args=True,
+               layouts=(False, True), max_pad=lambda w, d: d * (w - 1), int_args=True,
                divisor_override=True, max_window=3, max_stride=3, lp_norms=LP_NORMS,
                no_overhang=False) -> PoolCase:
     """A valid pooling problem drawn from the space the keyword switches allow.
 
     ``data`` kinds are filtered per op: "nan" only for max/min/sum/avg, "inf" only for max/min;
-    lp with a non-integer norm gets non-negative data. ``max_pad(eff)`` bounds explicit padding per
-    side; ``int_args=False`` spells window/strides as tuples (Flax); ``no_overhang`` rejects
-    ceil_mode windows that reach past the padded input (torch's lp_pool).
+    lp with a non-integer norm gets non-negative data. ``max_pad(window, dilation)`` bounds explicit
+    padding per side (default: effective window - 1; torch allows window // 2); ``int_args=False``
+    spells window/strides as tuples (Flax); ``no_overhang`` rejects ceil_mode windows that reach
+    past the padded input (torch's lp_pool).
     """
     op = draw(st.sampled_from(ops))
     n = draw(st.sampled_from(ns))
@@ -128,7 +149,7 @@ def pool_cases(draw, *, ops=OPS, data=("ties", "nan", "inf"), ns=(1, 2, 3),
     eff = tuple(d * (w - 1) + 1 for w, d in zip(window, dil, strict=True))
     sizes = tuple(draw(st.integers(1, MAX_SIZE[n])) for _ in range(n))
     pad_form = draw(st.sampled_from(paddings))
-    padding = _padding(draw, pad_form, n, eff, max_pad)
+    padding = _padding(draw, pad_form, window, dil, max_pad)
     ceil = ceil_mode and pad_form in ("int", "ints", "pairs") and draw(st.booleans())
     nb = draw(st.sampled_from(batch_dims))
     batch = tuple(draw(st.integers(1, 2)) for _ in range(nb))

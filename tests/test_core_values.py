@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jax.test_util import check_grads
 from reference import (
     pool_reference,
     pool_reference_exact,
@@ -26,25 +27,9 @@ from reference import (
     pool_reference_vjp,
     result_dtype,
 )
-from strategies import PoolCase, pool_cases
+from strategies import FNS, PoolCase, call, pool_cases
 
 import jaxpool
-
-FNS = {"max": jaxpool.max_pool, "min": jaxpool.min_pool, "sum": jaxpool.sum_pool,
-       "avg": jaxpool.avg_pool, "lp": jaxpool.lp_pool}
-
-
-def call(case: PoolCase, x):
-    """The jaxpool op of ``case`` on ``x``, arguments spelled as the case spells them."""
-    kw = {"dilation": case.dilation, "ceil_mode": case.ceil_mode,
-          "channels_first": case.channels_first}
-    args = (case.window_shape, case.strides, case.padding)
-    if case.op == "avg":
-        return jaxpool.avg_pool(x, *args, case.count_include_pad,
-                                divisor_override=case.divisor_override, **kw)
-    if case.op == "lp":
-        return jaxpool.lp_pool(x, case.norm_type, *args, **kw)
-    return FNS[case.op](x, *args, **kw)
 
 
 def value_of(case: PoolCase, x, *, jit: bool):
@@ -169,7 +154,8 @@ def test_result_dtypes(dtype, op, want):
 
 
 @pytest.mark.parametrize(("dtype", "op", "want"), [  # jnp.mean of int8/int32 is float32 under x64
-    (np.float64, "max", np.float64), (np.float64, "avg", np.float64), (np.float64, "lp", np.float64),
+    (np.float64, "max", np.float64), (np.float64, "avg", np.float64),
+    (np.float64, "lp", np.float64),
     (np.int32, "sum", np.int64), (np.uint8, "sum", np.uint64), (np.int8, "avg", np.float32),
     (np.bool_, "sum", np.int64), (np.int64, "avg", np.float64), (np.int64, "lp", np.float64),
     (np.int64, "max", np.int64)])
@@ -213,3 +199,40 @@ def test_signatures_are_flax_drop_in(name):
         ["divisor_override", "dilation", "ceil_mode", "channels_first"] if name == "avg_pool"
         else ["dilation", "ceil_mode", "channels_first"])
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ours[len(theirs):])
+
+
+@pytest.mark.parametrize("op", ["max", "min", "avg"])
+def test_ceil_mode_window_may_outgrow_the_input(op):
+    """SPEC §2 formula and torch: size 1, window 2, stride 2, ceil_mode -> one output; size 3,
+    window 4, stride 2 -> one output (torch.nn.functional.max_pool1d / avg_pool1d agree)."""
+    for x, w, want in (([2.0], 2, 2.0), ([1.0, 2.0, 3.0], 4, {"max": 3.0, "min": 1.0, "avg": 2.0})):
+        x = np.asarray(x, np.float32)[None, :, None]
+        case = PoolCase(op, x, (w,), (2,), 0, ceil_mode=True)
+        got = np.asarray(call(case, x))
+        assert got.shape == (1, 1, 1)
+        assert got.item() == (want[op] if isinstance(want, dict) else want)
+
+
+@pytest.mark.parametrize(("op", "x"), [("max", [1.0, 5.0, 2.0]), ("min", [5.0, 1.0, 2.0])])
+@pytest.mark.parametrize("ct", [[2.0**-8, 2.0**-8, 1.0], [1.0, 2.0**-8, 2.0**-8]])
+def test_bf16_max_gradient_accumulates_in_float32(op, x, ct):
+    """SPEC §3: cotangents that overlapping windows send to one element sum in float32 and round
+    once. All three windows pick element 1, so its gradient is 1 + 2**-7 (a bf16 number); a bf16
+    running sum loses both 2**-8 terms to round-to-even and gives 1."""
+    x = jnp.asarray(x, jnp.bfloat16)[None, :, None]
+    c = jnp.asarray(ct, jnp.bfloat16)[None, :, None]
+    case = PoolCase(op, np.zeros(x.shape), (3,), 1, "SAME")
+    g = np.asarray(grad_of(case, x, c, jit=True)).astype(np.float64)
+    np.testing.assert_array_equal(g.ravel(), [0.0, 1.0 + 2.0**-7, 0.0])
+
+
+@pytest.mark.parametrize("op", list(FNS))
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+def test_check_grads_order_two_x64(op, mode):
+    """Finite differences (jax.test_util.check_grads), order 2, on tie-free positive inputs."""
+    with jax.enable_x64(True):
+        x = np.random.default_rng(7).permutation(2 * 5 * 4 * 2).reshape(2, 5, 4, 2) / 8.0 + 0.5
+        case = PoolCase(op, x, (2, 3), (2, 1), ((1, 0), (1, 1)), dilation=(1, 2) if op != "avg"
+                        else None, count_include_pad=False, norm_type=2.5)
+        check_grads(jax.jit(lambda v: call(case, v)), (jnp.asarray(x),), order=2, modes=(mode,),
+                    eps=1e-4, atol=1e-6, rtol=1e-6)

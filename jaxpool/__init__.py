@@ -6,14 +6,10 @@ remat and export keep working. Drop-in for ``flax.linen.max_pool``/``avg_pool``/
 options (dilation, ceil_mode, count_include_pad, divisor_override, channels_first). Semantics: SPEC.md.
 """
 
-from jaxpool._adaptive import (
-    adaptive_avg_pool,
-    adaptive_max_pool,
-    global_avg_pool,
-    global_max_pool,
-)
+from jaxpool._adaptive import adaptive_avg_pool, adaptive_max_pool
 from jaxpool._blur import blur_pool
 from jaxpool._geometry import pool_output_shape
+from jaxpool._global import global_avg_pool, global_max_pool
 from jaxpool._indices import max_pool_with_indices, min_pool_with_indices
 from jaxpool._max import max_pool, min_pool
 from jaxpool._sum import avg_pool, lp_pool, sum_pool

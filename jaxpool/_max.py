@@ -53,21 +53,33 @@ def _groups(geom: PoolGeometry) -> list[tuple]:
     return [tuple(geom.axes[i] for i in g) for g in _windows.axis_groups(geom)]
 
 
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    """float16/bfloat16 compare in float32: exact (the cast preserves order and NaN) and much faster on CPU,
+    where XLA emulates each low-precision op."""
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        return np.dtype(np.float32)
+    return np.dtype(dtype)
+
+
 def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
+    dtype = x.dtype
+    x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     for axes in _groups(geom):
         x = _windows.extreme_pass(x, axes, ident, take_max)
-    return x
+    return x.astype(dtype)
 
 
 def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[Array, ...]]:
     """Pooled values and the per-pass winning flat offsets (in pass order)."""
+    dtype = x.dtype
+    x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     args = []
     for axes in _groups(geom):
         x, arg = _windows.argextreme_pass(x, axes, ident, take_max)
         args.append(arg)
-    return x, tuple(args)
+    return x.astype(dtype), tuple(args)
 
 
 def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
@@ -100,7 +112,7 @@ def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents
     (x,), (t,) = primals, tangents
     y, args = winners(x, geom, take_max)
     args = tuple(
-        _windows.materialize(a) if _windows.reads_per_element(axes) > 1 else a
+        _windows.materialize(a) if len(_windows.offsets(axes)) > 1 else a
         for axes, a in zip(_groups(geom), args)
     )
     # The tangent map is written as the transpose of the hand-made reverse pass, so that JAX's transpose of it

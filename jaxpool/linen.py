@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 
 import jaxpool
-from jaxpool import _adaptive, _blur, _fields
+from jaxpool import _adaptive, _blur, _fields, _global
 
 Array = jax.Array
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
@@ -286,7 +286,7 @@ class GlobalAvgPool(nn.Module):
     def __post_init__(self) -> None:
         kw = _prepare(self, ("num_spatial_dims", "channels_first", "keepdims"))
         _fields.check_plain_module(
-            _adaptive.global_avg_pool,
+            _global.global_avg_pool,
             kw,
             _fields.spec_num_spatial_dims(None, kw["num_spatial_dims"]),
         )
@@ -294,7 +294,7 @@ class GlobalAvgPool(nn.Module):
 
     def __call__(self, inputs: Array) -> Array:
         """Average ``inputs`` over all spatial dims."""
-        return _adaptive.global_avg_pool(
+        return _global.global_avg_pool(
             inputs,
             num_spatial_dims=self.num_spatial_dims,
             channels_first=self.channels_first,
@@ -318,7 +318,7 @@ class GlobalMaxPool(nn.Module):
     def __post_init__(self) -> None:
         kw = _prepare(self, ("num_spatial_dims", "channels_first", "keepdims"))
         _fields.check_plain_module(
-            _adaptive.global_max_pool,
+            _global.global_max_pool,
             kw,
             _fields.spec_num_spatial_dims(None, kw["num_spatial_dims"]),
         )
@@ -326,7 +326,7 @@ class GlobalMaxPool(nn.Module):
 
     def __call__(self, inputs: Array) -> Array:
         """Max over all spatial dims of ``inputs``."""
-        return _adaptive.global_max_pool(
+        return _global.global_max_pool(
             inputs,
             num_spatial_dims=self.num_spatial_dims,
             channels_first=self.channels_first,

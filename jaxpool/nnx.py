@@ -29,7 +29,7 @@ import jax
 from flax import nnx
 
 import jaxpool
-from jaxpool import _adaptive, _blur, _fields
+from jaxpool import _adaptive, _blur, _fields, _global
 
 Array = jax.Array
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
@@ -319,7 +319,7 @@ class GlobalAvgPool(_PlainPool):
       TypeError, ValueError: at construction, for a bad ``num_spatial_dims`` or non-bool flags.
     """
 
-    _fn = staticmethod(_adaptive.global_avg_pool)
+    _fn = staticmethod(_global.global_avg_pool)
     _names = ("num_spatial_dims", "channels_first", "keepdims")
 
     def __init__(
@@ -342,7 +342,7 @@ class GlobalMaxPool(_PlainPool):
       TypeError, ValueError: at construction, for a bad ``num_spatial_dims`` or non-bool flags.
     """
 
-    _fn = staticmethod(_adaptive.global_max_pool)
+    _fn = staticmethod(_global.global_max_pool)
     _names = ("num_spatial_dims", "channels_first", "keepdims")
 
     def __init__(

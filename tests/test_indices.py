@@ -27,7 +27,8 @@ TORCH_CASES = [
     ((6, 7), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True)),
     ((8, 8), dict(kernel_size=2, stride=1, dilation=(2, 1))),
     ((5, 6, 5), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True)),
-    ((6, 5, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2), padding=(1, 0, 1), dilation=(1, 2, 1))),
+    ((6, 5, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2), padding=(1, 0, 1),
+                     dilation=(1, 2, 1))),
 ]
 
 

@@ -159,6 +159,8 @@ def test_P06_nan_wins_and_gets_gradient(jit, name, row, grad):
     primal, tangent = _jvp(op, x, _img([10, 20]), jit, (2,), 2)
     assert np.isnan(_sp(primal)[0])
     _close(_sp(tangent), [10 if grad[0] else 20])
+    # The case asks for the difference from PyTorch (last NaN) to be documented.
+    assert "NaN" in op.__doc__ and "PyTorch" in jaxpool.max_pool.__doc__
 
 
 @JIT
@@ -300,7 +302,11 @@ def test_P19_argument_errors_and_int_args(jit):
     padded = np.pad(x[0, :, :, 0], 2)
     want = [[padded[i : i + 3, j : j + 3].sum() for j in range(6)] for i in range(6)]
     _close(_sp(y), want)
-    # (2, 4, 4, 1) with a 3-entry window is one unbatched 3-D input (no batch axis).
+    # (2, 4, 4, 1) with a 3-entry window is one unbatched 3-D input (no batch axis), and the
+    # docstrings must say so, since users read it as a batch of 2-D images.
+    for op in (jaxpool.max_pool, jaxpool.min_pool, jaxpool.avg_pool, jaxpool.sum_pool,
+               jaxpool.lp_pool):
+        assert "unbatched" in op.__doc__ and "(*batch, *spatial, features)" in op.__doc__
     z = np.arange(32, dtype=np.float32).reshape(2, 4, 4, 1)
     y = _pool(jaxpool.max_pool, z, jit, (2, 2, 2))
     assert y.shape == (1, 3, 3, 1)

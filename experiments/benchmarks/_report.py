@@ -16,7 +16,7 @@ from experiments.benchmarks._cases import headline_cases
 SLOW_RATIO = 0.9
 TARGET_SPEEDUP = 10.0
 TARGET_FLOOR = 4.0
-_ID = ("op", "dims", "label", "dtype", "layout")
+_ID = ("op", "dims", "config", "label", "dtype", "layout")
 
 TABLE_HEADER = (
     f"{'op':<3} {'N':>2} {'case':<17} {'dtype':<8} {'lay':<4} |"

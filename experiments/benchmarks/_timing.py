@@ -27,6 +27,7 @@ class Timing:
       wall_ms: median wall-clock milliseconds per call.
       cpu_ms: median process CPU milliseconds per call (all threads; can exceed ``wall_ms``).
       wall_iqr_ms: interquartile range of the wall-clock samples (a noise gauge), milliseconds.
+      wall_min_ms: fastest wall-clock sample, milliseconds (noise only adds time).
       samples: number of samples (repetitions) the medians are over.
       calls_per_sample: back-to-back calls per sample.
     """
@@ -34,6 +35,7 @@ class Timing:
     wall_ms: float
     cpu_ms: float
     wall_iqr_ms: float
+    wall_min_ms: float
     samples: int
     calls_per_sample: int
 
@@ -108,6 +110,7 @@ def measure(
             wall_ms=statistics.median(wall[name]),
             cpu_ms=statistics.median(cpu[name]),
             wall_iqr_ms=hi - lo,
+            wall_min_ms=min(wall[name]),
             samples=repeats,
             calls_per_sample=calls[name],
         )

@@ -30,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -262,6 +263,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="write all results as JSON (atomically, after every case)")
+    p.add_argument("--rerun-slower", default=None, metavar="PATH",
+                   help="run only the cases listed as slower than baseline in an earlier --json "
+                        "file (the 'two runs' check of SPEC §7)")
     args = p.parse_args(argv)
     for name in ("ops", "dims", "configs", "dtypes", "layouts"):
         groups = getattr(args, name)
@@ -274,10 +278,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def slower_from_json(path: str) -> list[Case]:
+    """The distinct cases slower than baseline (either pass) in a file written by ``--json``.
+
+    Args:
+      path: a JSON file written by this script.
+
+    Returns:
+      The cases, in file order, with their original shapes.
+
+    Raises:
+      OSError: the file cannot be read. ValueError: it is not such a results file.
+    """
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or "cases" not in data:
+        raise ValueError(f"{path!r} is not a results file of this benchmark (no 'cases' list)")
+    cases: list[Case] = []
+    for s in _report.slower_cases(data["cases"]):
+        shape = tuple(s["shape"])
+        if s["layout"] == "NCHW":  # back to the channels-last logical shape
+            shape = (shape[0], *shape[2:], shape[1])
+        case = Case(s["op"], s["dims"], s["config"], s["dtype"], s["layout"], shape)
+        if case not in cases:
+            cases.append(case)
+    return cases
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse ``argv``, run the benchmark, print table and summary; return the results dict."""
     args = parse_args(argv)
-    if args.quick:
+    if args.rerun_slower:
+        cases = slower_from_json(args.rerun_slower)
+    elif args.quick:
         cases = headline_cases()
     else:
         cases = build_cases(args.ops, args.dims, args.configs, args.dtypes, args.layouts)

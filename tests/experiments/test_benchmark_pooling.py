@@ -90,6 +90,7 @@ def test_measure_interleaves_in_rotating_order():
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert all(t.samples == 3 and t.calls_per_sample == 1 for t in res.values())
+    assert all(0 <= t.wall_min_ms <= t.wall_ms for t in res.values())
 
 
 def test_slower_cases_and_headline_use_the_stated_ratios():
@@ -107,3 +108,19 @@ def test_slower_cases_and_headline_use_the_stated_ratios():
     (h,) = _report.headline([rec])
     assert (h["speedup"], h["floor_ratio"], h["cpu_floor_ratio"]) == (12.0, 2.5, 3.0)
     assert h["speedup_ok"] and h["floor_ok"]
+
+
+def test_rerun_slower_reads_back_the_slow_cases_with_channels_last_shapes(tmp_path):
+    def rec(op, layout, shape, fwd, grad):
+        return {"op": op, "dims": 2, "config": "k3s1_same", "label": "3x3/1 SAME",
+                "dtype": "bfloat16", "layout": layout, "shape": shape, "baseline": "b",
+                "times_ms": {"ours_fwd": 1.0, "base_fwd": fwd, "ours_grad": 1.0, "base_grad": grad},
+                "ratios": {"fwd_speedup": fwd, "grad_speedup": grad, "cpu_fwd_speedup": fwd,
+                           "cpu_grad_speedup": grad}}
+    data = {"cases": [rec("max", "NCHW", [4, 3, 8, 9], 0.5, 0.8),  # slow twice: listed once
+                      rec("sum", "NHWC", [4, 8, 9, 3], 1.0, 2.0)]}  # not slow
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    (case,) = pooling.slower_from_json(str(path))
+    assert case == pooling.Case("max", 2, "k3s1_same", "bfloat16", "NCHW", (4, 8, 9, 3))
+    assert case.input_shape == (4, 3, 8, 9)

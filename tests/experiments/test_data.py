@@ -136,3 +136,21 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
         _io.atomic_save(target, boom)
     assert target.read_text() == '{\n  "a": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_paper_recipe_is_the_notebooks_dataset(tmp_path: Path) -> None:
+    """recipe="paper": make_dataset(num_samples=train+test, train_split=train/(train+test))."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    config = _mnist1d(tmp_path, 200)
+    config.recipe = "paper"
+    ours = load_dataset(config)
+    args = get_dataset_args()
+    args.num_samples, args.train_split = 300, 200 / 300
+    theirs = make_dataset(args)
+    np.testing.assert_allclose(ours.x_train[..., 0], theirs["x"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.x_test[..., 0], theirs["x_test"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(ours.y_test, theirs["y_test"])
+    config.recipe = "shuffled"
+    with pytest.raises(ValueError, match="data.recipe='shuffled'"):
+        load_dataset(config)

@@ -31,7 +31,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxpool import _windows
 from jaxpool._geometry import PoolGeometry, check_dtype, resolve
@@ -134,8 +133,12 @@ def prepare(inputs: Any, window_shape: Any, strides: Any, padding: Any, *, dilat
     return x, geom
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def extreme_pool(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
-    """Max (or min) pooling of an already validated array; bool means any (all)."""
+    """Max (or min) pooling of an already validated array; bool means any (all).
+
+    Jitted with the (hashable, static) geometry so that eager calls compile one program, cached per shape.
+    """
     if x.dtype == jnp.bool_:
         return _values(x.astype(jnp.uint8), geom, take_max).astype(jnp.bool_)
     if jnp.issubdtype(x.dtype, jnp.floating):

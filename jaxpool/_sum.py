@@ -89,6 +89,25 @@ def _divide(s: Array, geom: PoolGeometry, count_include_pad: bool, divisor_overr
     return s / jnp.asarray(divisor, s.dtype)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bool,
+          divisor_override: int | None) -> Array:
+    """sum/avg/lp pooling of a validated array (jitted on the static geometry, so eager calls compile once)."""
+    out_dtype = _result_dtype(x.dtype, jnp.sum if op == "sum" else jnp.mean)
+    xa = x.astype(_acc_dtype(out_dtype))
+    if op == "lp" and p != 1.0:
+        xa = _power_fn(p)(xa)
+    s = _window_sum(xa, geom)
+    if op == "avg":
+        s = _divide(s, geom, count_include_pad, divisor_override)
+    if op != "lp" or p == 1.0:
+        return s.astype(out_dtype)
+    zero = s == 0
+    safe = jnp.where(zero, jnp.ones_like(s), s)
+    root = jnp.sign(safe) * jnp.power(jnp.abs(safe), jnp.asarray(1.0 / p, s.dtype))
+    return jnp.where(zero, jnp.zeros_like(s), root).astype(out_dtype)
+
+
 def sum_pool(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -101,9 +120,7 @@ def sum_pool(
 ) -> Array:
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
-    out_dtype = _result_dtype(x.dtype, jnp.sum)
-    s = _window_sum(x.astype(_acc_dtype(out_dtype)), geom)
-    return s.astype(out_dtype)
+    return _pool(x, geom, "sum", 1.0, True, None)
 
 
 def avg_pool(
@@ -127,9 +144,8 @@ def avg_pool(
             raise ValueError(f"divisor_override={divisor_override} must be a positive int or None")
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
-    out_dtype = _result_dtype(x.dtype, jnp.mean)
-    s = _window_sum(x.astype(_acc_dtype(out_dtype)), geom)
-    return _divide(s, geom, bool(count_include_pad), divisor_override).astype(out_dtype)
+    return _pool(x, geom, "avg", 1.0, bool(count_include_pad),
+                 None if divisor_override is None else int(divisor_override))
 
 
 def _check_norm(norm_type: Any) -> float:
@@ -161,15 +177,7 @@ def lp_pool(
     p = _check_norm(norm_type)
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
-    out_dtype = _result_dtype(x.dtype, jnp.mean)
-    xa = x.astype(_acc_dtype(out_dtype))
-    s = _window_sum(xa if p == 1.0 else _power_fn(p)(xa), geom)
-    if p == 1.0:
-        return s.astype(out_dtype)
-    zero = s == 0
-    safe = jnp.where(zero, jnp.ones_like(s), s)
-    root = jnp.sign(safe) * jnp.power(jnp.abs(safe), jnp.asarray(1.0 / p, s.dtype))
-    return jnp.where(zero, jnp.zeros_like(s), root).astype(out_dtype)
+    return _pool(x, geom, "lp", p, True, None)
 
 
 sum_pool.__doc__ = (

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -205,15 +205,6 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
         out = term if out is None else out + term
     assert out is not None
     return out
-
-
-def reads_per_element(axes: Sequence[AxisGeometry]) -> int:
-    """How many windows of a group can sample one input element (overlapping windows read it repeatedly)."""
-    total = 1
-    for a in axes:
-        counts = np.bincount([(k * a.dilation) % a.stride for k in range(a.window)], minlength=a.stride)
-        total *= int(counts.max())
-    return total
 
 
 def materialize(a: Array) -> Array:

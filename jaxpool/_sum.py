@@ -104,7 +104,8 @@ def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bo
         return s.astype(out_dtype)
     zero = s == 0
     safe = jnp.where(zero, jnp.ones_like(s), s)
-    root = jnp.sign(safe) * jnp.power(jnp.abs(safe), jnp.asarray(1.0 / p, s.dtype))
+    mag = jnp.abs(safe)
+    root = jnp.sign(safe) * (jnp.sqrt(mag) if p == 2.0 else jnp.power(mag, jnp.asarray(1.0 / p, s.dtype)))
     return jnp.where(zero, jnp.zeros_like(s), root).astype(out_dtype)
 
 

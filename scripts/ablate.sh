@@ -2,4 +2,4 @@
 # The main job: the default downsampling ablation (MNIST-1D, generated offline) on CPU, then its summary table.
 # Extra args go to `python -m experiments.ablate` (e.g. --workdir DIR, --config.seeds=...).
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py --workdir "${WORKDIR:-runs/mnist1d_pooling}" "$@"
+python -m experiments.ablate --config experiments/configs/mnist1d_pooling.py --workdir "${WORKDIR:-runs/mnist1d_pooling}" --workers 2 "$@"

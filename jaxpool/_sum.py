@@ -43,7 +43,11 @@ def _acc_dtype(out_dtype: np.dtype) -> np.dtype:
 
 def _window_sum_passes(x: Array, geom: PoolGeometry) -> Array:
     for g in _windows.axis_groups(geom):
-        x = _windows.sum_pass(x, [geom.axes[i] for i in g])
+        axes = [geom.axes[i] for i in g]
+        if _windows.prefer_reduce_window(axes):
+            x = _windows.reduce_window_pass(x, axes, 0, lax.add)
+        else:
+            x = _windows.sum_pass(x, axes)
     return x
 
 

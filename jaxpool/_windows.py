@@ -22,6 +22,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -208,14 +209,20 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
 
 
 def materialize(a: Array) -> Array:
-    """Return ``a`` unchanged, but force XLA to compute and store it once.
+    """Return ``a`` unchanged, but make XLA compute and store it once.
 
-    The reverse pass of overlapping windows reads each winner offset several times. XLA:CPU fuses the cheap
-    compare/select chain that computes the winners into that consumer and recomputes it per read, which made
-    ``jit(grad)`` 10-60x slower in our measurements; ``optimization_barrier`` does not prevent that fusion on
-    CPU. A scatter with unique, sorted indices is an identity copy that XLA never fuses into a consumer (and it
-    is deterministic on every backend).
+    The reverse pass reads each winner offset several times (once per window offset, and more for overlapping
+    windows). XLA:CPU fuses the cheap compare/select chain that computes the winners into that consumer and
+    recomputes it per read, which made ``jit(grad)`` 10-60x slower in our measurements; an
+    ``optimization_barrier`` does not prevent that fusion. XLA never fuses across a conditional, so on CPU the
+    winners pass through a ``lax.cond`` whose branches are both the identity. Elsewhere (a conditional would
+    read its predicate on the host) a scatter with unique, sorted indices does the same job; both are exact and
+    deterministic.
     """
+    if a.size == 0:
+        return a
+    if jax.default_backend() == "cpu":
+        return lax.cond(a.reshape(-1)[0] >= 0, lambda v: v, lambda v: v, a)
     flat = a.reshape(-1)
     n = flat.shape[0]
     buf = jnp.zeros((n + 1,), a.dtype).at[lax.iota(jnp.int32, n)].set(
@@ -284,3 +291,26 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
         dx = lax.slice_in_dim(dx, a.low, a.low + a.size, 1, a.axis)
     assert tuple(dx.shape) == tuple(in_shape), (dx.shape, in_shape)
     return dx
+
+
+def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
+    """Whether a forward pass is faster as ``lax.reduce_window`` than as fused slices (measured on XLA:CPU).
+
+    A padded single-axis pass: XLA fuses the pad into the slices' loop with a bounds check per element and
+    runs it 2-3x slower than its own reduce_window; for multi-axis groups and unpadded passes the slices win.
+    """
+    if len(axes) != 1:
+        return False
+    a = axes[0]
+    return a.low > 0 or a.padded_extent > a.size
+
+
+def reduce_window_pass(x: Array, axes: Sequence[AxisGeometry], init: Array | float | int,
+                       computation) -> Array:
+    """The same pass as :func:`sum_pass` / :func:`extreme_pass`, through ``lax.reduce_window``."""
+    dims, strides, dil, pads = [1] * x.ndim, [1] * x.ndim, [1] * x.ndim, [(0, 0)] * x.ndim
+    for a in axes:
+        dims[a.axis], strides[a.axis], dil[a.axis] = a.window, a.stride, a.dilation
+        pads[a.axis] = (a.low, a.padded_extent - a.size - a.low)
+    return lax.reduce_window(x, jnp.asarray(init, x.dtype), computation, tuple(dims), tuple(strides),
+                             tuple(pads), window_dilation=tuple(dil))

@@ -22,9 +22,11 @@ The run ends with the headline figures and every case where ours is slower (``_r
 
 Usage::
 
-    python -m experiments.benchmarks.pooling               # full table (long on 2 CPU cores)
-    python -m experiments.benchmarks.pooling --quick       # headline cases only
-    python -m experiments.benchmarks.pooling --ops max --dims 2 3 --json bench.json
+    python -m experiments.benchmarks.pooling --json a.json   # full table: 108 cases, ~11 min on
+                                                            # 2 CPU cores (an hour when loaded)
+    python -m experiments.benchmarks.pooling --quick         # headline cases only (~1 min)
+    python -m experiments.benchmarks.pooling --ops max --dims 2 3 --dtypes float32
+    python -m experiments.benchmarks.pooling --rerun-slower a.json   # second run of slow cases
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ def run_case(case: Case, *, repeats: int, warmup: int = 2, min_sample_s: float =
     if use_torch and _torch_pool.available():
         try:
             fwd, grad, record["torch"] = _torch_pool.make(
-                case, x32, tuple(y_ours.shape), gpu=jax.default_backend() == "gpu")
+                case, x32, tuple(y_ours.shape), gpu=jax.default_backend() in ("gpu", "cuda", "rocm"))
             fns["torch_fwd"], fns["torch_grad"] = fwd, grad
         except Exception as e:  # a case torch lacks is reported, not fatal
             record["errors"]["torch"] = f"{type(e).__name__}: {e}"

@@ -13,14 +13,15 @@ from typing import Any
 
 import ml_collections
 
+from experiments import _distributed
 from experiments.data import LOADERS, RECIPES
-from experiments.models import MODELS, VARIANTS, downsampled_size
+from experiments.models import DTYPES, MODELS, POOLINGS, VARIANTS, downsampled_size
 
 #: Spatial input shape of each dataset (one example, without the channel axis).
 INPUT_SPATIAL = {"mnist1d": (40,), "mnist": (28, 28)}
 OPTIMIZERS = ("adam", "sgd")
 #: Fields that never change a run's numbers (display, locations, sweep and reference metadata).
-NON_RESULT_FIELDS = ("sweep", "reference", "progress_bar", "data.cache_dir")
+NON_RESULT_FIELDS = ("sweep", "reference", "progress_bar", "data.cache_dir", "distributed")
 
 
 def _need(cond: bool, field: str, value: Any, allowed: str) -> None:
@@ -53,10 +54,17 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
       ValueError: naming the field, its value and the allowed values, for the first problem found
         (unknown dataset/model/variant/optimizer name, non-positive sizes, a checkpoint interval
         that is not a multiple of the eval interval, a batch that does not divide over the devices,
-        more downsampling stages than the input allows, bad shift-metric settings).
+        more downsampling stages than the input allows, a pooling window or blur filter larger than the
+        feature map it meets, bad shift-metric settings, a bad ``distributed`` section).
         KeyError/AttributeError: if a required field is missing altogether.
     """
+    _distributed.validate(config)  # every study, before anything else
     data, model = config.data, config.model
+    if model.name == "allcnn" or data.name == "cifar10":  # the All-CNN study checks its own fields
+        from experiments._allcnn_config import validate_allcnn_config
+
+        validate_allcnn_config(config, num_devices)
+        return
     _need(data.name in LOADERS, "data.name", data.name, f"one of {sorted(LOADERS)}")
     _need(model.name in MODELS, "model.name", model.name, f"one of {list(MODELS)}")
     _need(
@@ -110,6 +118,9 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
         model.blur_filter_size,
         "3, 4 or 5",
     )
+    dtype, pooling = model.get("dtype", "float32"), model.get("pooling", "jaxpool")
+    _need(dtype in DTYPES, "model.dtype", dtype, f"one of {list(DTYPES)}")
+    _need(pooling in POOLINGS, "model.pooling", pooling, f"one of {list(POOLINGS)}")
     if data.name == "mnist1d":
         _positive_int(config, "data.pool_size")
         _need(
@@ -149,14 +160,18 @@ def _check_stages(
     """Raise if ``stages`` downsampling points shrink some spatial dim below what the variant
     needs."""
     need = {"blur_pool": blur // 2 + 2, "max_pool": 2, "avg_pool": 2, "lp_pool": 2}.get(variant, 1)
+    what = {
+        "blur_pool": f"the {need} that MaxPool(window 2, stride 1) and then BlurPool(filter {blur}, reflect "
+        "padding) need (the window larger than the feature map)",
+    }.get(variant, f"the pooling window of {need}")
     sizes = list(spatial)
     for stage in range(stages):
         if min(sizes) < need:
             allowed = stage
             raise ValueError(
                 f"config.{field}={stages} is too many for model.downsample={variant!r}: the input "
-                f"{tuple(spatial)} is {tuple(sizes)} before stage {stage + 1}, smaller than the "
-                f"{need} that stage needs; allowed: at most {allowed} stages"
+                f"{tuple(spatial)} is {tuple(sizes)} before stage {stage + 1}, smaller than {what}; "
+                f"allowed: at most {allowed} stages"
             )
         sizes = [downsampled_size(variant, s, kernel, blur) for s in sizes]
 

@@ -24,6 +24,14 @@ def _umask() -> int:
     return mask
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on clean exit rename it over ``path``.
@@ -33,7 +41,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Returns:
       A context manager yielding the temporary ``Path`` (same directory and suffix as ``path``) to
-      write to. If the body raises, the temporary file is removed and ``path`` is untouched.
+      write to. On clean exit the file is flushed to disk (fsync) and renamed over ``path``; if the
+      body raises, the temporary file is removed and ``path`` is untouched. A process killed inside
+      the body leaves only a hidden ``.<name>.*.tmp<suffix>`` file beside ``path``, which no reader
+      opens.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +56,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
+        _fsync(tmp_path)  # the data reaches the disk before the new name points at it
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():
@@ -61,8 +73,6 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

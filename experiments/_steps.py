@@ -22,6 +22,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from experiments._distributed import process_rows
 from experiments.metrics import cross_entropy, loss_and_correct_sums
 from experiments.models import create_model, init_params
 
@@ -38,8 +39,13 @@ class Compiled:
         *example)``, ``ys`` ``(n, batch)``, ``losses`` float32 ``(n,)``, one optimizer step per
         leading index.
       eval_sums: ``eval_sums(params, x, y, w) -> (loss_sum, correct_sum)`` over one eval batch.
-      predict: ``predict(params, x) -> int32 top-1 predictions``. put_batch / put_eval: place a host
-      array with the training-chunk / eval-batch sharding.
+      predict: ``predict(params, x) -> int32 top-1 predictions``.
+      put_batch: ``put_batch(local) -> global array``: ``local`` is ``(n, len(batch_rows), *example)`` (or
+        ``(n, len(batch_rows))`` labels), this process's rows of a training chunk; the result is the global
+        ``(n, batch, ...)`` array, sharded over the mesh (``jax.make_array_from_process_local_data``).
+      put_eval: the same for one eval batch: ``(len(eval_rows), ...)`` -> ``(eval_batch_size, ...)``.
+      batch_rows / eval_rows: the rows of a global training / eval batch that this process supplies (all of
+        them with one process; see ``_distributed.process_rows``).
       eval_batch_size: the fixed eval batch size.
     """
 
@@ -50,6 +56,8 @@ class Compiled:
     predict: Callable[..., Any]
     put_batch: Callable[[np.ndarray], jax.Array]
     put_eval: Callable[[np.ndarray], jax.Array]
+    batch_rows: slice
+    eval_rows: slice
     eval_batch_size: int
     _flops: float | None = None
 
@@ -77,10 +85,11 @@ def make_optimizer(optimizer: ml_collections.ConfigDict) -> optax.GradientTransf
     raise ValueError(f"optimizer.name={optimizer.name!r} is not one of ['adam', 'sgd']")
 
 
-def _placer(sharding: NamedSharding) -> Callable[[np.ndarray], jax.Array]:
-    # Each process fills only the shards its devices hold (this also works with several processes).
-    def put(host: np.ndarray) -> jax.Array:
-        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+def _placer(sharding: NamedSharding, axis: int, size: int) -> Callable[[np.ndarray], jax.Array]:
+    # ``local`` holds only this process's rows (``process_rows``) of a global array whose ``axis`` has ``size``.
+    def put(local: np.ndarray) -> jax.Array:
+        global_shape = (*local.shape[:axis], size, *local.shape[axis + 1 :])
+        return jax.make_array_from_process_local_data(sharding, local, global_shape)
 
     return put
 
@@ -98,11 +107,17 @@ def compiled_functions(
         ``eval_batch_size``).
       num_classes: number of logits.
       example_shape: one example's shape ``(*spatial, channels)``.
-      devices: the devices of the ``data`` mesh axis (batch sizes must divide by their number).
+      devices: the devices of the ``data`` mesh axis, those of every process (batch sizes must divide by
+        their number).
 
     Returns:
-      A ``Compiled``; the same object for configs equal in the fields above.
+      A ``Compiled``; the same object for configs equal in the fields above. All-CNN configs
+      (``model.name == "allcnn"``) get ``_allcnn_steps.compiled_functions``'s.
     """
+    if config.model.name == "allcnn":
+        from experiments import _allcnn_steps  # imported here: that module imports this one
+
+        return _allcnn_steps.compiled_functions(config, num_classes, example_shape, devices)
     key = json.dumps(
         [
             json.loads(config.model.to_json_best_effort()),
@@ -119,7 +134,8 @@ def compiled_functions(
         return _CACHE[key]
     model = create_model(config.model, num_classes)
     tx = make_optimizer(config.optimizer)
-    mesh = Mesh(np.asarray(devices), ("data",))
+    # Devices ordered by process, so that each process's devices hold one contiguous block of batch rows.
+    mesh = Mesh(np.asarray(sorted(devices, key=lambda d: (d.process_index, d.id))), ("data",))
     replicated = NamedSharding(mesh, P())
     chunk_sharding = NamedSharding(mesh, P(None, "data"))
     eval_sharding = NamedSharding(mesh, P("data"))
@@ -174,8 +190,10 @@ def compiled_functions(
         predict=jax.jit(
             predict, in_shardings=(replicated, eval_sharding), out_shardings=replicated
         ),
-        put_batch=_placer(chunk_sharding),
-        put_eval=_placer(eval_sharding),
+        put_batch=_placer(chunk_sharding, 1, config.batch_size),
+        put_eval=_placer(eval_sharding, 0, config.eval_batch_size),
+        batch_rows=process_rows(chunk_sharding, (1, config.batch_size), 1),
+        eval_rows=process_rows(eval_sharding, (config.eval_batch_size,), 0),
         eval_batch_size=config.eval_batch_size,
     )
     _CACHE[key] = fns

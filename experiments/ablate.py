@@ -14,6 +14,9 @@ diverging loss, a missing jaxpool module) gets a ``failed.json`` and the sweep g
 ``--shard i/n`` runs only every n-th run starting at i (for a SLURM job array, one shard per
 machine); each shard rewrites the summary from whatever run folders exist, so the last one to finish
 has them all. ``--workers k`` runs k shards in parallel processes on this machine, then the summary.
+With ``config.distributed.enabled`` every process of a multi-host job runs the same command: they
+train each grid point together (data parallel) and only process 0 writes ``failed.json`` and the
+summary.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import ml_collections
 
-from experiments import _io
+from experiments import _distributed, _io
 from experiments._config import validate_config
 
 
@@ -106,6 +109,8 @@ def run_sweep(
     from experiments.train import train_and_evaluate
 
     runs = grid(config)[shard[0] :: shard[1]]
+    _distributed.initialize(config)  # multi-process: every process runs the same grid points in step
+    writer = _distributed.is_writer()
     status: dict[str, str] = {}
     for k, run in enumerate(runs, 1):
         folder = Path(workdir) / "runs" / run.name
@@ -120,15 +125,17 @@ def run_sweep(
         try:
             result = train_and_evaluate(run.config, folder)
         except Exception as e:  # noqa: BLE001 -- one bad grid point must not stop the sweep
-            _io.atomic_write_json(
-                failed, {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
-            )
             status[run.name] = "failed"
-            print(f"[{k}/{len(runs)}] {run.name}: FAILED {type(e).__name__}: {e}", flush=True)
+            if writer:
+                _io.atomic_write_json(
+                    failed, {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+                )
+                print(f"[{k}/{len(runs)}] {run.name}: FAILED {type(e).__name__}: {e}", flush=True)
             continue
-        if failed.exists():
-            failed.unlink()
         status[run.name] = "done"
+        if not writer:
+            continue
+        failed.unlink(missing_ok=True)
         print(
             f"[{k}/{len(runs)}] {run.name}: test {result['final']['test_acc']:.1f}%  "
             f"shift-consistency {result['shift_consistency']:.1f}%  "
@@ -193,10 +200,14 @@ def main(argv: list[str]) -> None:
     workdir = Path(f.workdir)
     t0 = time.perf_counter()
     grid(config)  # validate every grid point before any compute
+    if f.workers > 1 and _distributed.enabled(config):
+        raise app.UsageError("--workers > 1 cannot be combined with config.distributed.enabled")
     if f.workers > 1:
         status = run_parallel(config, workdir, f.workers, f.retry_failed)
     else:
         status = run_sweep(config, workdir, parse_shard(f.shard), f.retry_failed)
+    if not _distributed.is_writer():
+        return
     counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
     table = report.write_report(workdir)
     print(table)

@@ -204,7 +204,14 @@ def load_mnist(data: Any) -> Dataset:
     return Dataset("mnist", x[train], y[train], x[test], y[test])
 
 
-LOADERS = {"mnist1d": load_mnist1d, "mnist": load_mnist}
+def load_cifar10(data: Any) -> Dataset:
+    """CIFAR-10 from a local copy, or random CIFAR-shaped data: ``experiments.cifar10.load_cifar10``."""
+    from experiments.cifar10 import load_cifar10 as load  # imported here: that module imports this one
+
+    return load(data)
+
+
+LOADERS = {"mnist1d": load_mnist1d, "mnist": load_mnist, "cifar10": load_cifar10}
 
 
 def load_dataset(data: Any) -> Dataset:

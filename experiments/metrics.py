@@ -12,7 +12,7 @@ same passes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -54,7 +54,13 @@ def loss_and_correct_sums(
 
 
 def count_params(params: Any) -> int:
-    """Total number of scalar parameters in a pytree of arrays."""
+    """Total number of scalar parameters in a pytree of arrays.
+
+    A Flax variables dict's ``batch_stats`` collection (BatchNorm's running mean and variance) is
+    state, not parameters, and is not counted.
+    """
+    if isinstance(params, Mapping) and "batch_stats" in params:
+        params = {k: v for k, v in params.items() if k != "batch_stats"}
     return int(sum(np.prod(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
 
 

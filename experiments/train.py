@@ -9,10 +9,14 @@ r"""Train and evaluate one CNN of the downsampling ablation: a library function 
     workdir/result.json      final metrics, parameter count, FLOPs, throughput, shift consistency
 
 Training is a jit-compiled optax step run ``eval_every`` steps at a time under ``lax.scan``, with
-the batch sharded over all local devices (a ``Mesh`` with one ``data`` axis) and the parameters
-replicated. All randomness comes from ``config.seed``; the data order is a pure function of (seed,
-step), so a run restarted in the same folder resumes from its latest checkpoint and ends with the
-same numbers as an uninterrupted run. A non-finite loss stops the run with an error naming the step.
+the batch sharded over all devices of all processes (a ``Mesh`` with one ``data`` axis; each process
+gathers only its own rows of every batch) and the parameters replicated; with
+``config.distributed.enabled`` the processes first join through ``jax.distributed`` (see
+``_distributed.py``) and only process 0 writes files. All randomness comes from ``config.seed``; the
+data order is a pure function of (seed, step), so a checkpoint (params, optimizer state, step) is
+all a restart needs: a run killed at any moment (SIGKILL included) and restarted with the same
+command resumes from its latest checkpoint, drops metric lines past it, and ends with the same
+numbers as an uninterrupted run. A non-finite loss stops the run with an error naming the step.
 Compiled functions are cached per (model, optimizer, shapes) inside the process, so sweeps compile
 each variant once.
 
@@ -25,6 +29,7 @@ CLI (absl flags and ``ml_collections.config_flags``, as the Flax examples)::
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -36,15 +41,15 @@ import orbax.checkpoint as ocp
 import tqdm
 from tensorboardX import SummaryWriter
 
-from experiments import _io
+from experiments import _distributed, _io
 from experiments._config import result_fields, validate_config
 from experiments._steps import Compiled, batch_indices, compiled_functions
 from experiments.data import Dataset, load_dataset
 from experiments.metrics import count_params, flops_per_example, shift_consistency
 
 
-def _check_folder(config: ml_collections.ConfigDict, workdir: Path) -> None:
-    """Write config.json, or check that the one already there describes the same run."""
+def _check_folder(config: ml_collections.ConfigDict, workdir: Path, write: bool = True) -> None:
+    """Check that the config.json already in ``workdir`` describes the same run; write it if ``write``."""
     path = workdir / "config.json"
     mine = result_fields(config)
     if path.exists():
@@ -54,26 +59,28 @@ def _check_folder(config: ml_collections.ConfigDict, workdir: Path) -> None:
                 f"workdir={str(workdir)!r} holds a run with a different config "
                 f"({path}); use a new --workdir or delete that folder"
             )
-    _io.atomic_write_json(path, config.to_dict())
+    if write:
+        _io.atomic_write_json(path, config.to_dict())
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _eval_rows(fns: Compiled, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """This process's example indices in the eval batch starting at ``start`` (rows past ``n`` are padding
+    that repeats example 0) and their float32 weights (1 real, 0 padding)."""
+    rows = np.arange(start, start + fns.eval_batch_size)[fns.eval_rows]
+    real = rows < n
+    return np.where(real, rows, 0), real.astype(np.float32)
+
+
 def _evaluate(fns: Compiled, params: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mean loss and accuracy (%) over ``x``, in fixed-size padded batches (one compiled shape)."""
-    size = fns.eval_batch_size
     loss_sum = correct = 0.0
-    for start in range(0, len(y), size):
-        xb, yb = x[start : start + size], y[start : start + size]
-        w = np.ones(size, np.float32)
-        if len(yb) < size:
-            w[len(yb) :] = 0.0
-            pad = size - len(yb)
-            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
-            yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
-        ls, cs = fns.eval_sums(params, fns.put_eval(xb), fns.put_eval(yb), fns.put_eval(w))
+    for start in range(0, len(y), fns.eval_batch_size):
+        rows, w = _eval_rows(fns, start, len(y))
+        ls, cs = fns.eval_sums(params, fns.put_eval(x[rows]), fns.put_eval(y[rows]), fns.put_eval(w))
         loss_sum += float(ls)
         correct += float(cs)
     return loss_sum / len(y), 100.0 * correct / len(y)
@@ -83,11 +90,8 @@ def _predict(fns: Compiled, params: Any, x: np.ndarray) -> np.ndarray:
     """Top-1 predictions for ``x`` in padded batches of ``eval_batch_size``."""
     size, out = fns.eval_batch_size, []
     for start in range(0, len(x), size):
-        xb = x[start : start + size]
-        n = len(xb)
-        if n < size:
-            xb = np.concatenate([xb, np.zeros((size - n, *xb.shape[1:]), xb.dtype)])
-        out.append(np.asarray(fns.predict(params, fns.put_eval(xb)))[:n])
+        rows, _ = _eval_rows(fns, start, len(x))
+        out.append(np.asarray(fns.predict(params, fns.put_eval(x[rows])))[: len(x) - start])
     return np.concatenate(out)
 
 
@@ -115,22 +119,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     Returns:
       The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
       ``flops_per_example`` (forward pass, XLA cost analysis), ``shift_consistency`` and
-      ``shifted_test_acc`` (percent), and ``timing`` (wall-clock figures, the only fields that vary
-      between identical runs).
+      ``shifted_test_acc`` (percent), ``num_devices`` (the data-parallel devices of all processes),
+      and ``timing`` (wall-clock figures, the only fields that vary between identical runs).
 
     Raises:
-      ValueError: for an invalid config (before compute) or a workdir that holds a different config.
-      FloatingPointError: if a training loss is not finite (the message names the step; the last
-        good checkpoint stays in ``workdir/checkpoints``).
+      ValueError: for an invalid config (before compute; a batch size that does not divide over the
+        devices of all processes names both numbers) or a workdir that holds a different config.
+      FloatingPointError: if a training loss, or the evaluation loss after a chunk of steps, is not
+        finite (the message names the step; the last good checkpoint stays in
+        ``workdir/checkpoints``, and nothing past it is logged).
     """
     t_start = time.perf_counter()
-    devices = jax.devices()
+    validate_config(config)  # before JAX's runtime starts: multi-process initialisation needs it untouched
+    _distributed.initialize(config)
+    devices = jax.devices()  # of every process
     validate_config(config, num_devices=len(devices))
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
-    writer = jax.process_index() == 0
-    if writer:
-        _check_folder(config, workdir)
+    writer = _distributed.is_writer()  # only process 0 writes files
+    _check_folder(config, workdir, write=writer)
     if (workdir / "result.json").exists():
         return _read_json(workdir / "result.json")
 
@@ -148,9 +155,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         state = manager.restore(step, args=ocp.args.StandardRestore(target))
         if writer:
             _io.truncate_jsonl(metrics_path, step)
-    elif writer and metrics_path.exists():
-        metrics_path.unlink()
-    tb = SummaryWriter(str(workdir / "tensorboard")) if writer else None
+    elif writer:  # a fresh start: forget what a run killed before its first checkpoint logged
+        metrics_path.unlink(missing_ok=True)
+        shutil.rmtree(workdir / "tensorboard", ignore_errors=True)
+    # On resume, TensorBoard hides the killed run's events past the checkpoint (purge_step).
+    tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None) if writer else None
 
     def log(record: dict[str, float]) -> None:
         if writer:
@@ -165,16 +174,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     bar = tqdm.tqdm(
         total=config.num_steps,
         initial=step,
-        disable=not config.progress_bar,
+        disable=not (config.progress_bar and writer),
         leave=False,
         desc=f"{config.model.downsample} n={config.data.train_size} seed={config.seed}",
     )
     try:
         while step < config.num_steps:
             n = min(config.eval_every - step % config.eval_every, config.num_steps - step)
-            idx = batch_indices(
+            idx = batch_indices(  # this process's rows of the global batches
                 step, n, config.batch_size, len(data.y_train), config.seed, config.data.shuffle
-            )
+            )[:, fns.batch_rows]
             t0 = time.perf_counter()
             state, losses = fns.train_chunk(
                 state, fns.put_batch(data.x_train[idx]), fns.put_batch(data.y_train[idx])
@@ -195,6 +204,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 **_eval_record(fns, state["params"], data, step),
                 "batch_loss": float(losses.mean()),
             }
+            if not all(np.isfinite(record[k]) for k in ("train_loss", "test_loss")):
+                # The last update of the chunk made the parameters non-finite: neither log nor save them.
+                raise FloatingPointError(
+                    f"non-finite evaluation loss (train {record['train_loss']}, test {record['test_loss']}) "
+                    f"after step {step} (downsample={config.model.downsample}, seed={config.seed}); "
+                    f"last good checkpoint: step {manager.latest_step() or 'none'} in {workdir / 'checkpoints'}"
+                )
             log(record)
             if step % config.checkpoint_every == 0 or step == config.num_steps:
                 manager.save(step, args=ocp.args.StandardSave(state))
@@ -225,6 +241,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     result = {
         "final": final,
         "num_params": count_params(params),
+        "num_devices": len(devices),
         "flops_per_example": fns.flops(
             lambda: flops_per_example(fns.apply, params, data.input_shape)
         ),
@@ -250,6 +267,8 @@ def main(argv: list[str]) -> None:
         logging.set_verbosity(logging.WARNING)
     flags_ = flags.FLAGS
     result = train_and_evaluate(flags_.config, flags_.workdir)
+    if not _distributed.is_writer():
+        return
     final = result["final"]
     print(
         f"test_acc {final['test_acc']:.2f}%  train_acc {final['train_acc']:.2f}%  "

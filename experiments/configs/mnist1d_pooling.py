@@ -84,6 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.kernel_size = 3
     config.model.lp_norm = 2.0
     config.model.blur_filter_size = 4
+    config.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 params
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "adam"
@@ -101,6 +102,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.shift.max_shift = 8
     config.shift.passes = 5
     config.shift.seed = 0
+
+    # Multi-process (multi-host) data parallelism with jax.distributed; off by default (see experiments/README.md).
+    config.distributed = ml_collections.ConfigDict()
+    config.distributed.enabled = False
+    config.distributed.coordinator_address = ""  # "host:port" of process 0; "" -> detected (SLURM, MPI, TPU)
+    config.distributed.num_processes = 0  # 0 -> detected
+    config.distributed.process_id = -1  # -1 -> detected
+    config.distributed.cpu_collectives = "gloo"  # CPU backend only
 
     config.sweep = ml_collections.ConfigDict()
     config.sweep.downsample = (

@@ -35,6 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+#: ``model.pooling``: which library's pooling the downsampling layers use.
+POOLINGS = ("jaxpool", "flax")
+#: ``model.dtype``: compute dtypes (parameters stay float32).
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 # PyTorch's default weight init, kaiming_uniform(a=sqrt(5)), is uniform with bound 1/sqrt(fan_in):
 # a variance scaling of 1/3 with a uniform distribution (bound sqrt(3 * scale / fan_in)).
@@ -63,8 +67,9 @@ class Conv(nn.Module):
       kernel_size: window size, the same for every spatial dim.
       strides: stride, the same for every spatial dim.
       padding: zeros added on both sides of every spatial dim.
+      dtype: compute dtype (the input and the float32 parameters are cast to it); default float32.
 
-    Input ``(B, *spatial, C_in)`` float32; output ``(B, *out_spatial, features)`` with ``out = (size
+    Input ``(B, *spatial, C_in)`` float; output ``(B, *out_spatial, features)`` with ``out = (size
     + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
     N, C_in, features)`` and ``bias`` ``(features,)``.
     """
@@ -73,9 +78,11 @@ class Conv(nn.Module):
     kernel_size: int = 3
     strides: int = 1
     padding: int = 1
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.astype(self.dtype)
         n = x.ndim - 2
         k, s, p = self.kernel_size, self.strides, self.padding
         fan_in = k**n * x.shape[-1]
@@ -94,17 +101,20 @@ class Conv(nn.Module):
             for offs in itertools.product(range(k), repeat=n)
         ]
         cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
-        out = cols @ kernel.reshape(-1, self.features)
-        return out + bias.reshape((1,) * (out.ndim - 1) + (-1,))
+        out = cols @ kernel.astype(self.dtype).reshape(-1, self.features)
+        return out + bias.astype(self.dtype).reshape((1,) * (out.ndim - 1) + (-1,))
 
 
-def torch_dense(features: int, fan_in: int) -> nn.Dense:
-    """A Dense layer initialised like ``torch.nn.Linear(fan_in, features)``."""
-    return nn.Dense(features, kernel_init=torch_weight_init, bias_init=torch_bias_init(fan_in))
+def torch_dense(features: int, fan_in: int, dtype: Any = jnp.float32) -> nn.Dense:
+    """A Dense layer initialised like ``torch.nn.Linear(fan_in, features)``, computing in ``dtype``
+    (float32 parameters)."""
+    return nn.Dense(
+        features, kernel_init=torch_weight_init, bias_init=torch_bias_init(fan_in), dtype=dtype
+    )
 
 
 def downsample_layers(
-    variant: str, num_dims: int, lp_norm: float, blur_filter_size: int
+    variant: str, num_dims: int, lp_norm: float, blur_filter_size: int, pooling: str = "jaxpool"
 ) -> list[Any]:
     """The jaxpool modules one downsampling point applies (empty for ``strided_conv`` and ``none``).
 
@@ -113,6 +123,8 @@ def downsample_layers(
       num_dims: number of spatial dims (1 or 2).
       lp_norm: the ``norm_type`` of ``lp_pool``.
       blur_filter_size: the ``filter_size`` of ``blur_pool``.
+      pooling: ``"jaxpool"`` (default), or ``"flax"`` for the same layers written with
+        ``flax.linen`` pooling (``experiments._flax_pool``; used to compare training throughput).
 
     Returns:
       A list of Flax modules to apply in order.
@@ -124,6 +136,12 @@ def downsample_layers(
     """
     if variant not in VARIANTS:
         raise ValueError(f"model.downsample={variant!r} is not one of {list(VARIANTS)}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"model.pooling={pooling!r} is not one of {list(POOLINGS)}")
+    if pooling == "flax":
+        from experiments._flax_pool import flax_downsample_layers
+
+        return flax_downsample_layers(variant, num_dims, lp_norm, blur_filter_size)
     if variant in ("strided_conv", "none"):
         return []
     import jaxpool.linen as jpl
@@ -188,8 +206,10 @@ class CNN1D(nn.Module):
       kernel_size: conv kernel size (3).
       num_classes: logits (10).
       lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
+      dtype: compute dtype name (``DTYPES``: "float32" or "bfloat16"); parameters are float32.
+      pooling: ``POOLINGS``: jaxpool's modules (default) or the flax.linen equivalents.
 
-    Input ``(B, L, 1)`` float32; output logits ``(B, num_classes)`` float32.
+    Input ``(B, L, 1)`` float; output logits ``(B, num_classes)`` float32.
     """
 
     downsample: str
@@ -199,16 +219,20 @@ class CNN1D(nn.Module):
     num_classes: int = 10
     lp_norm: float = 2.0
     blur_filter_size: int = 4
+    dtype: str = "float32"
+    pooling: str = "jaxpool"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         stride = 2 if self.downsample == "strided_conv" else 1
+        dtype = DTYPES[self.dtype]
+        down = downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size, self.pooling)
         for _ in range(self.num_stages):
-            x = nn.relu(Conv(self.channels, self.kernel_size, stride, self.kernel_size // 2)(x))
-            for layer in downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size):
+            x = nn.relu(Conv(self.channels, self.kernel_size, stride, self.kernel_size // 2, dtype)(x))
+            for layer in down:
                 x = layer(x)
         x = x.reshape(x.shape[0], -1)
-        return torch_dense(self.num_classes, x.shape[-1])(x)
+        return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
 
 
 class CNN2D(nn.Module):
@@ -221,9 +245,10 @@ class CNN2D(nn.Module):
       widths: channels per stage, e.g. ``(16, 32)``; the number of stages is its length.
       num_classes: logits (10).
       lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
+      dtype, pooling: as ``CNN1D``.
 
-    Input ``(B, H, W, 1)`` float32; output logits ``(B, num_classes)``. The global average (a mean
-    over H and W) makes the head the same size for every variant.
+    Input ``(B, H, W, 1)`` float; output float32 logits ``(B, num_classes)``. The global average (a
+    mean over H and W) makes the head the same size for every variant.
     """
 
     downsample: str
@@ -231,17 +256,21 @@ class CNN2D(nn.Module):
     num_classes: int = 10
     lp_norm: float = 2.0
     blur_filter_size: int = 4
+    dtype: str = "float32"
+    pooling: str = "jaxpool"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         stride = 2 if self.downsample == "strided_conv" else 1
+        dtype = DTYPES[self.dtype]
+        down = downsample_layers(self.downsample, 2, self.lp_norm, self.blur_filter_size, self.pooling)
         for width in self.widths:
-            x = nn.relu(Conv(width, 3, 1, 1)(x))
-            x = nn.relu(Conv(width, 3, stride, 1)(x))
-            for layer in downsample_layers(self.downsample, 2, self.lp_norm, self.blur_filter_size):
+            x = nn.relu(Conv(width, 3, 1, 1, dtype)(x))
+            x = nn.relu(Conv(width, 3, stride, 1, dtype)(x))
+            for layer in down:
                 x = layer(x)
         x = jnp.mean(x, axis=(1, 2))
-        return torch_dense(self.num_classes, x.shape[-1])(x)
+        return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
 
 
 def init_params(model: nn.Module, example_shape: Sequence[int], seed: int) -> Any:
@@ -292,7 +321,7 @@ def create_model(model: Any, num_classes: int) -> nn.Module:
 
     Args:
       model: the ``model`` ConfigDict (``name`` in ``MODELS``, ``downsample`` and the model's
-        fields).
+        fields; optional ``dtype`` and ``pooling``, default "float32" and "jaxpool").
       num_classes: number of output logits.
 
     Returns:
@@ -307,6 +336,8 @@ def create_model(model: Any, num_classes: int) -> nn.Module:
         num_classes=num_classes,
         lp_norm=float(model.lp_norm),
         blur_filter_size=int(model.blur_filter_size),
+        dtype=model.get("dtype", "float32"),
+        pooling=model.get("pooling", "jaxpool"),
     )
     if model.name == "cnn1d":
         return CNN1D(

@@ -18,8 +18,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments import _io  # noqa: E402
+from experiments.allcnn import VARIANTS as ALLCNN_VARIANTS  # noqa: E402
 from experiments.models import VARIANTS  # noqa: E402
 
+#: Plot order: the ablation's variants, then All-CNN's own (``convpool``, ``allconv``).
+VARIANTS = (*VARIANTS, *(v for v in ALLCNN_VARIANTS if v not in VARIANTS))
 COLORS = {
     "max_pool": "tab:red",
     "avg_pool": "tab:green",
@@ -28,6 +31,8 @@ COLORS = {
     "strided_conv": "black",
     "subsample": "tab:orange",
     "none": "tab:gray",
+    "convpool": "tab:brown",
+    "allconv": "tab:olive",
 }
 
 

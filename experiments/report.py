@@ -23,7 +23,11 @@ from typing import Any
 import numpy as np
 
 from experiments import _io
-from experiments.models import VARIANTS
+from experiments.allcnn import VARIANTS as ALLCNN_VARIANTS
+from experiments.models import VARIANTS as CNN_VARIANTS
+
+#: Table order: the ablation's variants, then All-CNN's own (``convpool``, ``allconv``).
+VARIANTS = (*CNN_VARIANTS, *(v for v in ALLCNN_VARIANTS if v not in CNN_VARIANTS))
 
 POOLING = ("max_pool", "avg_pool", "lp_pool")
 NO_POOLING = ("strided_conv", "none")

@@ -39,7 +39,6 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
-from tensorboardX import SummaryWriter
 
 from experiments import _distributed, _io
 from experiments._config import result_fields, validate_config
@@ -159,7 +158,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         metrics_path.unlink(missing_ok=True)
         shutil.rmtree(workdir / "tensorboard", ignore_errors=True)
     # On resume, TensorBoard hides the killed run's events past the checkpoint (purge_step).
-    tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None) if writer else None
+    tb = None
+    if writer:
+        from tensorboardX import SummaryWriter  # imported here: it pulls in torch when installed (seconds)
+
+        tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None)
 
     def log(record: dict[str, float]) -> None:
         if writer:

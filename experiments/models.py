@@ -226,10 +226,10 @@ class CNN1D(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         stride = 2 if self.downsample == "strided_conv" else 1
         dtype = DTYPES[self.dtype]
-        down = downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size, self.pooling)
         for _ in range(self.num_stages):
             x = nn.relu(Conv(self.channels, self.kernel_size, stride, self.kernel_size // 2, dtype)(x))
-            for layer in down:
+            # One set of (parameter-free) pooling modules per stage, so each stage has its own name.
+            for layer in downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size, self.pooling):
                 x = layer(x)
         x = x.reshape(x.shape[0], -1)
         return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)

@@ -39,6 +39,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
+from tensorboardX import SummaryWriter
 
 from experiments import _distributed, _io
 from experiments._config import result_fields, validate_config
@@ -158,11 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         metrics_path.unlink(missing_ok=True)
         shutil.rmtree(workdir / "tensorboard", ignore_errors=True)
     # On resume, TensorBoard hides the killed run's events past the checkpoint (purge_step).
-    tb = None
-    if writer:
-        from tensorboardX import SummaryWriter  # imported here: it pulls in torch when installed (seconds)
-
-        tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None)
+    tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None) if writer else None
 
     def log(record: dict[str, float]) -> None:
         if writer:

@@ -19,7 +19,7 @@ on a shared 2-core machine with two workers, 10.4 CPU-minutes, including generat
       --workdir runs/mnist1d --workers 2
 
 Expected (mean ± std over seeds 0-2, final test accuracy %): at 1000 training examples max 76.2 ± 0.6,
-avg 71.6 ± 1.1, L2 78.0 ± 1.7, blur 86.7 ± 1.2 against strided_conv 58.5 ± 3.9, subsample
+avg 71.6 ± 1.1, L2 78.0 ± 1.4, blur 86.7 ± 1.2 against strided_conv 58.5 ± 3.9, subsample
 58.2 ± 3.9, none 63.4 ± 3.0; at 5000 the gap shrinks (max 93.9, avg 95.3, L2 93.9, blur 96.2,
 strided 89.3, subsample 89.9, none 92.3). With ``--config.data.recipe=paper`` (the notebook's data)
 n=1000 gives max 77.3, avg 75.4, L2 77.7, strided 57.6, none 60.2 (paper: 78.2, 78.0, 77.2, 57.4,

@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from experiments._distributed import process_rows
-from experiments._steps import Compiled, _placer
+from experiments._steps import Compiled, _placer, data_mesh
 from experiments.allcnn import create_allcnn, init_variables
 from experiments.metrics import cross_entropy, loss_and_correct_sums
 
@@ -166,7 +166,7 @@ def compiled_functions(
         return _CACHE[key]
     model = create_allcnn(config.model, num_classes)
     tx = make_allcnn_optimizer(config.optimizer, config.data.train_size, config.batch_size)
-    mesh = Mesh(np.asarray(devices), ("data",))
+    mesh = data_mesh(devices)
     replicated = NamedSharding(mesh, P())
     chunk_sharding = NamedSharding(mesh, P(None, "data"))
     eval_sharding = NamedSharding(mesh, P("data"))

@@ -94,6 +94,12 @@ def _placer(sharding: NamedSharding, axis: int, size: int) -> Callable[[np.ndarr
     return put
 
 
+def data_mesh(devices: Sequence[Any]) -> Mesh:
+    """A 1-D ``data`` mesh over ``devices``, ordered by process so that each process's devices hold one
+    contiguous block of batch rows (what ``process_rows`` and multi-host data loading assume)."""
+    return Mesh(np.asarray(sorted(devices, key=lambda d: (d.process_index, d.id))), ("data",))
+
+
 def compiled_functions(
     config: ml_collections.ConfigDict,
     num_classes: int,
@@ -134,8 +140,7 @@ def compiled_functions(
         return _CACHE[key]
     model = create_model(config.model, num_classes)
     tx = make_optimizer(config.optimizer)
-    # Devices ordered by process, so that each process's devices hold one contiguous block of batch rows.
-    mesh = Mesh(np.asarray(sorted(devices, key=lambda d: (d.process_index, d.id))), ("data",))
+    mesh = data_mesh(devices)
     replicated = NamedSharding(mesh, P())
     chunk_sharding = NamedSharding(mesh, P(None, "data"))
     eval_sharding = NamedSharding(mesh, P("data"))

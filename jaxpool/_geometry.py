@@ -13,7 +13,6 @@ are raised before any compute and under ``jit`` the results are compile-time con
 from __future__ import annotations
 
 import dataclasses
-import math
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -92,10 +91,6 @@ class PoolGeometry:
         for a in self.axes:
             shape[a.axis] = a.out
         return tuple(shape)
-
-    @property
-    def window_size(self) -> int:
-        return math.prod(a.window for a in self.axes)
 
     def broadcast_shape(self, ax: AxisGeometry, length: int) -> tuple[int, ...]:
         """Shape that places a 1-D vector of ``length`` along ``ax.axis`` and broadcasts elsewhere."""

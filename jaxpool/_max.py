@@ -31,7 +31,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxpool import _windows
 from jaxpool._geometry import PoolGeometry, check_dtype, resolve
@@ -66,10 +65,7 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     for axes in _groups(geom):
-        if _windows.prefer_reduce_window(axes):
-            x = _windows.reduce_window_pass(x, axes, ident, lax.max if take_max else lax.min)
-        else:
-            x = _windows.extreme_pass(x, axes, ident, take_max)
+        x = _windows.extreme_pass(x, axes, ident, take_max)
     return x.astype(dtype)
 
 

@@ -58,7 +58,13 @@ def _window_sum_transpose(ct: Array, geom: PoolGeometry) -> Array:
     for axes in groups[:-1]:
         shapes.append(_windows.group_out_shape(shapes[-1], axes))
     for axes, shape in reversed(list(zip(groups, shapes))):
-        ct = _windows.scatter_pass(ct, axes, shape)
+        if _windows.prefer_reduce_window(axes):
+            # JAX's own transpose of the reduce_window pass (what the forward used for this group).
+            (ct,) = jax.linear_transpose(
+                lambda v, axes=axes: _windows.reduce_window_pass(v, axes, 0, lax.add),
+                jax.ShapeDtypeStruct(tuple(shape), ct.dtype))(ct)
+        else:
+            ct = _windows.scatter_pass(ct, axes, shape)
     return ct
 
 

@@ -18,6 +18,7 @@ loop; separate passes would make XLA fuse and recompute across them), large wind
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -123,6 +124,75 @@ class PhaseViews:
         return v.reshape(out_shape)
 
 
+class SliceViews:
+    """Window views of ``x`` built from strided slices of the *unpadded* input, padded per stride phase.
+
+    Same interface as :class:`PhaseViews`. Window offset ``k`` of an axis reads phase ``r`` (input positions
+    ``≡ r - low (mod stride)``) at rows ``[q, q + out)``, ``q, r = divmod(k * dilation, stride)``. Each phase is
+    a strided slice of ``x`` covering the rows its offsets read; only where those rows run past the input is
+    the phase padded (so VALID windows pad nothing and a SAME window pads one small phase, not a copy of the
+    whole input). Views are then unstrided slices of their phase.
+    """
+
+    def __init__(self, x: Array, axes: Sequence[AxisGeometry], value: Array | float | int,
+                 offsets_used: Sequence[Sequence[int]] | None = None):
+        self.axes = tuple(sorted(axes, key=lambda a: a.axis))
+        self.x = x
+        self.value = jnp.asarray(value, dtype=x.dtype)
+        self.phases: dict[tuple[int, ...], tuple[Array, tuple[int, ...]]] = {}
+        # Rows each phase must hold, per axis: union of [q, q + out) over the offsets of that phase.
+        need: list[dict[int, tuple[int, int]]] = []
+        for a in self.axes:
+            d: dict[int, tuple[int, int]] = {}
+            for k in range(a.window):
+                q, r = divmod(k * a.dilation, a.stride)
+                lo, hi = d.get(r, (q, q + a.out))
+                d[r] = (min(lo, q), max(hi, q + a.out))
+            need.append(d)
+        self.need = need
+
+    def _phase(self, rs: tuple[int, ...]) -> tuple[Array, tuple[int, ...]]:
+        if rs in self.phases:
+            return self.phases[rs]
+        start = [0] * self.x.ndim
+        limit = list(self.x.shape)
+        step = [1] * self.x.ndim
+        config = [(0, 0, 0)] * self.x.ndim
+        origin = []
+        for a, r, d in zip(self.axes, rs, self.need):
+            q0, q1 = d[r]
+            origin.append(q0)
+            # Row q of phase r is input position q * stride + r - low; keep rows in [q0, q1) inside the input.
+            first = max(q0, -((r - a.low) // a.stride))  # smallest q with q * s + r - low >= 0
+            last = min(q1 - 1, (a.size - 1 - r + a.low) // a.stride)
+            count = last - first + 1
+            ax = a.axis
+            step[ax] = a.stride
+            if count <= 0:
+                start[ax] = limit[ax] = 0
+                config[ax] = (q1 - q0, 0, 0)
+            else:
+                start[ax] = first * a.stride + r - a.low
+                limit[ax] = start[ax] + (count - 1) * a.stride + 1
+                config[ax] = (first - q0, q1 - 1 - last, 0)
+        v = lax.slice(self.x, start, limit, step)
+        if any(c != (0, 0, 0) for c in config):
+            v = lax.pad(v, self.value, config)
+        self.phases[rs] = (v, tuple(origin))
+        return self.phases[rs]
+
+    def view(self, offset: Sequence[int], out_shape: Sequence[int]) -> Array:
+        rs, qs = [], []
+        for a, k in zip(self.axes, offset):
+            q, r = divmod(k * a.dilation, a.stride)
+            rs.append(r)
+            qs.append(q)
+        v, origin = self._phase(tuple(rs))
+        for a, q, q0 in zip(self.axes, qs, origin):
+            v = lax.slice_in_dim(v, q - q0, q - q0 + a.out, 1, a.axis)
+        return v.reshape(out_shape)
+
+
 def group_out_shape(shape: Sequence[int], axes: Sequence[AxisGeometry]) -> tuple[int, ...]:
     out = list(shape)
     for a in axes:
@@ -130,10 +200,53 @@ def group_out_shape(shape: Sequence[int], axes: Sequence[AxisGeometry]) -> tuple
     return tuple(out)
 
 
+def interior_blocks(axes: Sequence[AxisGeometry]) -> list[tuple[AxisGeometry, ...]] | None:
+    """Split the outputs of a padded group into blocks: the interior, whose windows lie inside the input,
+    and the border slabs, whose windows overhang it. None when no window overhangs (nothing to split).
+
+    Each block is the group's geometry restricted to an output range (``out`` shortened, ``low`` shifted), in
+    row-major block order; :func:`join_blocks` puts the per-block results back together. Reducing the interior
+    with plain strided slices keeps the bulk of the work free of padding (per-element bounds checks).
+    """
+    segments = []
+    split = False
+    for a in axes:
+        i0 = min(a.out, max(0, -(-a.low // a.stride)))
+        i1 = max(i0, min(a.out, (a.size - 1 + a.low - (a.window - 1) * a.dilation) // a.stride + 1))
+        segs = [(b0, b1) for b0, b1 in ((0, i0), (i0, i1), (i1, a.out)) if b1 > b0]
+        split = split or segs != [(0, a.out)]
+        segments.append([dataclasses.replace(a, low=a.low - b0 * a.stride, out=b1 - b0) for b0, b1 in segs])
+    if not split:
+        return None
+    return list(itertools.product(*segments))
+
+
+def join_blocks(parts: Sequence[Array], blocks: Sequence[tuple[AxisGeometry, ...]]) -> Array:
+    """Concatenate per-block results (in the order of :func:`interior_blocks`) into one output array."""
+    n = len(blocks[0])
+    counts = [len({b[j].low for b in blocks}) for j in range(n)]
+    arrays = list(parts)
+    for j in reversed(range(n)):  # join along the last group axis first
+        axis = blocks[0][j].axis
+        step = counts[j]
+        arrays = [lax.concatenate(arrays[i:i + step], axis) if step > 1 else arrays[i]
+                  for i in range(0, len(arrays), step)]
+        del axis
+    assert len(arrays) == 1
+    return arrays[0]
+
+
 def sum_pass(x: Array, axes: Sequence[AxisGeometry]) -> Array:
     """Window sums over a group of axes, padding contributing zero."""
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    views = PhaseViews(x, axes, 0)
+    blocks = interior_blocks(axes)
+    if blocks is not None:
+        return join_blocks([_sum_block(x, b) for b in blocks], blocks)
+    return _sum_block(x, axes)
+
+
+def _sum_block(x: Array, axes: Sequence[AxisGeometry]) -> Array:
+    views = SliceViews(x, axes, 0)
     shape = group_out_shape(x.shape, axes)
     total = None
     for k in offsets(axes):
@@ -146,7 +259,14 @@ def sum_pass(x: Array, axes: Sequence[AxisGeometry]) -> Array:
 def extreme_pass(x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool) -> Array:
     """Window max (min) values over a group of axes; NaN propagates, padding holds ``identity``."""
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    views = PhaseViews(x, axes, identity)
+    blocks = interior_blocks(axes)
+    if blocks is not None:
+        return join_blocks([_extreme_block(x, b, identity, take_max) for b in blocks], blocks)
+    return _extreme_block(x, axes, identity, take_max)
+
+
+def _extreme_block(x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool) -> Array:
+    views = SliceViews(x, axes, identity)
     shape = group_out_shape(x.shape, axes)
     combine = jnp.maximum if take_max else jnp.minimum
     best = None
@@ -164,31 +284,47 @@ def argextreme_pass(
 
     The winner is the first maximal (minimal) element in row-major window order; NaN beats every number and
     the first NaN wins; padded positions never win, even when every input in the window equals ``identity``.
+
+    Padding holds ``identity``, which never beats anything strictly, so a padded element can only "win" as
+    the chain's starting point (offset 0, padded where some axis has low padding); those outputs are handed
+    to their first real element by a static mask. The chain runs in 32-bit lanes and the offsets are narrowed
+    to int8 once at the end (mixed-width selects do not vectorize on CPU).
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    views = PhaseViews(x, axes, identity)
+    blocks = interior_blocks(axes)
+    if blocks is not None:
+        parts = [_argextreme_block(x, b, identity, take_max) for b in blocks]
+        return join_blocks([p[0] for p in parts], blocks), join_blocks([p[1] for p in parts], blocks)
+    return _argextreme_block(x, axes, identity, take_max)
+
+
+def _argextreme_block(
+    x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool
+) -> tuple[Array, Array]:
+    views = SliceViews(x, axes, identity)
     shape = group_out_shape(x.shape, axes)
     offs = offsets(axes)
     odt = offset_dtype(len(offs))
     is_float = jnp.issubdtype(x.dtype, jnp.floating)
     best = views.view(offs[0], shape)
-    arg = jnp.zeros(shape, odt)
+    arg = jnp.zeros(shape, jnp.int32)
     seen = static_mask(shape, axes, [a.valid(k) for a, k in zip(axes, offs[0])])
     for flat, k in enumerate(offs[1:], start=1):
         v = views.view(k, shape)
-        better = (v > best) if take_max else (v < best)
         if is_float:
-            better = better | (jnp.isnan(v) & ~jnp.isnan(best))
-        valid = static_mask(shape, axes, [a.valid(kk) for a, kk in zip(axes, k)])
-        if not valid.all():
-            better = better & jnp.asarray(valid)
-        first_real = valid & ~seen
-        if first_real.any():
-            better = better | jnp.asarray(first_real)
-        seen = seen | valid
+            # v > best, or v is NaN and best is not; never replaces a NaN best.
+            better = ~((v <= best) if take_max else (v >= best)) & (best == best)
+        else:
+            better = (v > best) if take_max else (v < best)
+        if not seen.all():
+            valid = static_mask(shape, axes, [a.valid(kk) for a, kk in zip(axes, k)])
+            first_real = valid & ~seen
+            if first_real.any():
+                better = better | jnp.asarray(first_real)
+            seen = seen | valid
         best = jnp.where(better, v, best)
-        arg = jnp.where(better, jnp.asarray(flat, odt), arg)
-    return best, arg
+        arg = jnp.where(better, jnp.asarray(flat, jnp.int32), arg)
+    return best, arg.astype(odt)
 
 
 def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
@@ -198,7 +334,7 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
     interleaving concatenate — the fast reverse pass of max/min pooling.
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    views = PhaseViews(t, axes, 0)
+    views = SliceViews(t, axes, 0)
     zero = jnp.zeros((), t.dtype)
     out = None
     for flat, k in enumerate(offsets(axes)):
@@ -222,7 +358,9 @@ def materialize(a: Array) -> Array:
     if a.size == 0:
         return a
     if jax.default_backend() == "cpu":
-        return lax.cond(a.reshape(-1)[0] >= 0, lambda v: v, lambda v: v, a)
+        # Both branches return ``a`` (its entries are non-negative offsets); they differ in form only, so that
+        # XLA's conditional simplifier cannot prove them equal and inline (then fuse) them.
+        return lax.cond(a.reshape(-1)[0] >= 0, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
     flat = a.reshape(-1)
     n = flat.shape[0]
     buf = jnp.zeros((n + 1,), a.dtype).at[lax.iota(jnp.int32, n)].set(
@@ -242,6 +380,10 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
     runs this several times faster than the interior pads of the automatic transpose.
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
+    if all(a.window == a.stride and a.dilation == 1 for a in axes):
+        return _tiling_scatter(ct, axes, in_shape, arg)
+    if all(a.stride == 1 for a in axes):
+        return _stride1_scatter(ct, axes, in_shape, arg)
     rows = {a.axis: -(-a.padded_extent // a.stride) for a in axes}
     shifts = {a.axis: ((a.window - 1) * a.dilation) // a.stride for a in axes}
     config = [(0, 0, 0)] * ct.ndim
@@ -293,16 +435,93 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
     return dx
 
 
-def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
-    """Whether a forward pass is faster as ``lax.reduce_window`` than as fused slices (measured on XLA:CPU).
+def _stride1_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],
+                     arg: Array | None) -> Array:
+    """:func:`scatter_pass` for stride 1: itself a window reduction over the cotangent.
 
-    A padded single-axis pass: XLA fuses the pad into the slices' loop with a bounds check per element and
-    runs it 2-3x slower than its own reduce_window; for multi-axis groups and unpadded passes the slices win.
+    Input ``p`` receives output ``p + low - k * dilation`` from offset ``k``; with ``k' = window - 1 - k`` that
+    is a window of the cotangent with low padding ``(window - 1) * dilation - low``. So the reverse pass runs
+    through the same interior/border blocks and slice views as the forward pass (no padded copy of the
+    cotangent), masking each term by ``arg == k`` for max/min.
+    """
+    gaxes = tuple(
+        dataclasses.replace(a, size=a.out, low=(a.window - 1) * a.dilation - a.low, out=a.size,
+                            high=a.size - a.out + a.low)
+        for a in axes
+    )
+    flat_of = {k: i for i, k in enumerate(offsets(axes))}
+
+    def block(baxes: Sequence[AxisGeometry]) -> Array:
+        cviews = SliceViews(ct, baxes, 0)
+        aviews = None if arg is None else SliceViews(arg, baxes, -1)
+        shape = group_out_shape(ct.shape, baxes)
+        total = None
+        for kp in offsets(baxes):
+            term = cviews.view(kp, shape)
+            if aviews is not None:
+                k = tuple(a.window - 1 - j for a, j in zip(baxes, kp))
+                hit = aviews.view(kp, shape) == jnp.asarray(flat_of[k], aviews.value.dtype)
+                term = jnp.where(hit, term, jnp.zeros((), ct.dtype))
+            total = term if total is None else total + term
+        assert total is not None
+        return total
+
+    blocks = interior_blocks(gaxes)
+    dx = block(gaxes) if blocks is None else join_blocks([block(b) for b in blocks], blocks)
+    assert tuple(dx.shape) == tuple(in_shape), (dx.shape, in_shape)
+    return dx
+
+
+def _tiling_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],
+                    arg: Array | None) -> Array:
+    """:func:`scatter_pass` for windows that tile the input (stride == window, no dilation).
+
+    Window offset ``k`` of output ``q`` is input ``q * stride + k - low``: broadcast the cotangent along a new
+    offset axis after each spatial axis (masked by ``arg == k`` for max/min) and merge the two axes by a
+    reshape. A broadcast is pure index arithmetic for XLA, where interleaving phases by concatenation is a
+    per-element branch.
+    """
+    shape: list[int] = []
+    expand: list[int] = []
+    for ax, n in enumerate(ct.shape):
+        shape.append(n)
+        a = next((a for a in axes if a.axis == ax), None)
+        if a is not None:
+            expand.append(len(shape))
+            shape.append(a.window)
+    c = jnp.expand_dims(ct, expand)
+    full = jnp.broadcast_to(c, shape)
+    if arg is not None:
+        flat = None
+        for pos, a in zip(expand, axes):
+            term = lax.broadcasted_iota(arg.dtype, shape, pos)
+            flat = term if flat is None else flat * jnp.asarray(a.window, arg.dtype) + term
+        hit = jnp.expand_dims(arg, expand) == flat
+        full = jnp.where(hit, full, jnp.zeros((), ct.dtype))
+    merged = list(ct.shape)
+    for a in axes:
+        merged[a.axis] = a.out * a.window
+    dx = full.reshape(merged)
+    config = [(0, 0, 0)] * dx.ndim
+    for a in axes:
+        config[a.axis] = (-a.low, a.size + a.low - a.out * a.window, 0)
+    if any(c != (0, 0, 0) for c in config):
+        dx = lax.pad(dx, jnp.zeros((), ct.dtype), config)
+    assert tuple(dx.shape) == tuple(in_shape), (dx.shape, in_shape)
+    return dx
+
+
+def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
+    """Whether a *window-sum* pass is faster through ``lax.reduce_window`` (and its JAX transpose) on XLA:CPU.
+
+    Measured: for one axis with overlapping strided windows (e.g. 3/2 SAME in 1-D) XLA's own reduce_window and
+    its transpose match or beat the slice views, whose phases must be interleaved by a concatenate; for every
+    other sum pass (tiling windows, stride 1, several axes at once) the slices win.
     """
     if len(axes) != 1:
         return False
     a = axes[0]
-    return a.low > 0 or a.padded_extent > a.size
+    return a.stride > 1 and (a.window - 1) * a.dilation + 1 > a.stride
 
 
 def reduce_window_pass(x: Array, axes: Sequence[AxisGeometry], init: Array | float | int,
@@ -312,5 +531,6 @@ def reduce_window_pass(x: Array, axes: Sequence[AxisGeometry], init: Array | flo
     for a in axes:
         dims[a.axis], strides[a.axis], dil[a.axis] = a.window, a.stride, a.dilation
         pads[a.axis] = (a.low, a.padded_extent - a.size - a.low)
-    return lax.reduce_window(x, jnp.asarray(init, x.dtype), computation, tuple(dims), tuple(strides),
+    return lax.reduce_window(x, np.asarray(init, x.dtype)[()], computation, tuple(dims), tuple(strides),
                              tuple(pads), window_dilation=tuple(dil))
+

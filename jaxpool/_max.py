@@ -3,13 +3,13 @@
 Design (SPEC §4, §7). JAX differentiates ``lax.reduce_window(max)`` through ``select_and_gather_add``, which is
 slow on CPU and has no rule for dilated windows. jaxpool instead defines max/min pooling with a
 ``jax.custom_jvp`` whose tangent rule is *linear in the tangent*: the forward pass records, per output and per
-spatial axis, the offset of the winning element inside the window (int8), and the tangent of the output is the
-tangent of the input *gathered* at those winners (``_windows.gather_pass``, a chain of selects over strided
-slices). JAX obtains every mode from that one rule:
+axis group, the flat offset of the winning element inside the window (int8), and the tangent of the output is
+the tangent of the input gathered at those winners. That gather is written as ``jax.linear_transpose`` of the
+hand-made reverse pass (``_windows.scatter_pass``), so JAX obtains every mode from the one rule:
 
+* reverse mode (``grad``, ``vjp``) transposes the gather back into exactly ``scatter_pass`` — dense slices,
+  broadcasts and selects that XLA fuses into one loop per pass, no scatter, deterministic, dilation works;
 * forward mode (``jvp``, ``jacfwd``) evaluates the gather directly;
-* reverse mode (``grad``, ``vjp``) transposes the gather: selects become masked cotangents and strided slices
-  become interior pads, which XLA fuses into one loop per axis — no scatter, deterministic, and dilation works;
 * higher orders (Hessian-vector products, ``hessian``) differentiate the rule again; winners are integers and
   carry no tangent.
 
@@ -19,7 +19,8 @@ transpose under ``grad``; the linear custom_jvp keeps all transformations (``vma
 
 Ties go to the first maximal (minimal) element in row-major window order, NaN beats every number (first NaN
 wins), and padded positions never win — the same element for values, jvp, grad and ``max_pool_with_indices``.
-Windows are separable, so the N-d op is N one-axis passes, last spatial axis first (see ``_windows``).
+Windows are separable, so the N-d op is one pass per group of axes, last spatial axes first (see
+``_windows``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxpool import _windows
 from jaxpool._geometry import PoolGeometry, check_dtype, resolve
@@ -65,7 +67,10 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     for axes in _groups(geom):
-        x = _windows.extreme_pass(x, axes, ident, take_max)
+        if _windows.prefer_reduce_window_extreme(axes):
+            x = _windows.reduce_window_pass(x, axes, ident, lax.max if take_max else lax.min)
+        else:
+            x = _windows.extreme_pass(x, axes, ident, take_max)
     return x.astype(dtype)
 
 

@@ -1,9 +1,12 @@
 """Sum, average and Lp pooling.
 
-All three are window sums (of ``x`` or of ``x**p``), computed separably — one axis at a time, as the sum of the
-window's strided slices of the zero-padded input (``_windows.sum_pass``). These are linear JAX ops, so JAX's own
-transpose is already the fast reverse pass (interior pads that XLA fuses into one loop per axis); no custom
-derivative is needed except for Lp's root, whose gradient is defined as 0 where the window sum is 0 (SPEC §4).
+All three are window sums (of ``x`` or of ``x**p``), computed separably — one group of axes at a time — as the
+sum of the window's slice views of the input (``_windows.sum_pass``). The window sum is a ``jax.custom_jvp``
+whose tangent is written as the transpose of the hand-made reverse pass (``_windows.scatter_pass``), so
+``grad`` runs that pass rather than JAX's interior pads; for one axis with overlapping strided windows (1-D
+3/2 SAME) ``lax.reduce_window`` and its JAX transpose are as fast or faster on CPU and are used instead. Lp's
+root gets its own rule: gradient 0 where the window sum is 0 (SPEC §4; for p = 1 the op *is* the window sum,
+so the gradient there is 1).
 
 Precision (SPEC §3): float16/bfloat16 inputs are accumulated in float32 and rounded once at the end, in the
 forward pass and in the gradient (the cotangents overlapping windows send to one element add up in float32).
@@ -41,48 +44,37 @@ def _acc_dtype(out_dtype: np.dtype) -> np.dtype:
     return np.dtype(out_dtype)
 
 
-def _window_sum_passes(x: Array, geom: PoolGeometry) -> Array:
-    for g in _windows.axis_groups(geom):
-        axes = [geom.axes[i] for i in g]
-        if _windows.prefer_reduce_window(axes):
-            x = _windows.reduce_window_pass(x, axes, 0, lax.add)
-        else:
-            x = _windows.sum_pass(x, axes)
-    return x
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _group_sum(x: Array, axes: tuple, in_shape: tuple) -> Array:
+    """Window sums over one group of axes through slice views, with the hand-made reverse pass."""
+    return _windows.sum_pass(x, axes)
 
 
-def _window_sum_transpose(ct: Array, geom: PoolGeometry) -> Array:
-    """The reverse pass of a window sum: each output's cotangent added to every element of its window."""
-    groups = [[geom.axes[i] for i in g] for g in _windows.axis_groups(geom)]
-    shapes = [geom.input_shape]
-    for axes in groups[:-1]:
-        shapes.append(_windows.group_out_shape(shapes[-1], axes))
-    for axes, shape in reversed(list(zip(groups, shapes))):
-        if _windows.prefer_reduce_window(axes):
-            # JAX's own transpose of the reduce_window pass (what the forward used for this group).
-            (ct,) = jax.linear_transpose(
-                lambda v, axes=axes: _windows.reduce_window_pass(v, axes, 0, lax.add),
-                jax.ShapeDtypeStruct(tuple(shape), ct.dtype))(ct)
-        else:
-            ct = _windows.scatter_pass(ct, axes, shape)
-    return ct
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _window_sum(x: Array, geom: PoolGeometry) -> Array:
-    return _window_sum_passes(x, geom)
-
-
-@_window_sum.defjvp
-def _window_sum_jvp(geom: PoolGeometry, primals: tuple, tangents: tuple) -> tuple:
+@_group_sum.defjvp
+def _group_sum_jvp(axes: tuple, in_shape: tuple, primals: tuple, tangents: tuple) -> tuple:
     # Linear: the tangent is the window sum of the tangent, written as the transpose of the hand-made reverse
-    # pass so that grad runs ``_window_sum_transpose`` (dense slices) rather than JAX's interior pads.
+    # pass so that grad runs ``scatter_pass`` (dense slices) rather than JAX's interior pads.
     (x,), (t,) = primals, tangents
-    y = _window_sum_passes(x, geom)
-    sum_t = jax.linear_transpose(lambda c: _window_sum_transpose(c, geom),
+    y = _windows.sum_pass(x, axes)
+    sum_t = jax.linear_transpose(lambda c: _windows.scatter_pass(c, axes, in_shape),
                                  jax.ShapeDtypeStruct(y.shape, t.dtype))
     (dy,) = sum_t(t)
     return y, dy
+
+
+def _window_sum(x: Array, geom: PoolGeometry) -> Array:
+    """Window sums over every spatial axis, one group of axes at a time (last axes first).
+
+    A group for which ``lax.reduce_window`` is faster (one axis, not tiling) goes through it and JAX's own
+    derivative of it; the others through :func:`_group_sum`.
+    """
+    for g in _windows.axis_groups(geom):
+        axes = tuple(geom.axes[i] for i in g)
+        if _windows.prefer_reduce_window(axes):
+            x = _windows.reduce_window_pass(x, axes, 0, lax.add)
+        else:
+            x = _group_sum(x, axes, tuple(x.shape))
+    return x
 
 
 def _divide(s: Array, geom: PoolGeometry, count_include_pad: bool, divisor_override: int | None) -> Array:

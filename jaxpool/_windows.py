@@ -1,19 +1,28 @@
-"""The kernel toolkit: window views of the padded input as stride-phase slices.
+"""The kernel toolkit: window views, forward passes and hand-written reverse passes (SPEC §7).
 
-A pooling pass reduces a *group* of spatial axes at once by combining, elementwise, one view of the padded
-input per window offset (offsets in row-major order). A view is never a strided slice: the padded input is
-reshaped so that each spatial axis of length ``L = P * stride`` becomes ``(P, stride)``, split into its
-``stride`` phases (``lax.split``), and window offset ``k`` is the *unstrided* slice ``[q, q + out)`` of phase
-``r``, where ``q, r = divmod(k * dilation, stride)``. The transposes JAX derives from these ops are unstrided pads
-(no interior padding) added within each phase and a ``concatenate`` that interleaves the phases back. XLA:CPU
-fuses those into a few dense loops; strided slices would transpose into interior pads, which it runs several
-times slower. This is the stride-phase backward pass of SPEC §7, obtained as a plain transpose.
+A pooling pass reduces a *group* of spatial axes at once by combining, elementwise, one view of the input per
+window offset (offsets in row-major order).
+
+* **Forward** (:func:`sum_pass`, :func:`extreme_pass`, :func:`argextreme_pass`): views are strided slices of the
+  *unpadded* input (:class:`SliceViews`). The outputs are split into an interior block, whose windows lie
+  inside the input, and thin border blocks, whose windows overhang it (:func:`interior_blocks`); only border
+  views carry a pad. Padding the input first would copy it, and a pad fused into the reduction loop puts a
+  bounds check on every element; both made the forward 2-3x slower on XLA:CPU.
+* **Reverse** (:func:`scatter_pass`): input position ``p = q * stride + r`` (phase ``r``) receives the cotangent
+  of output ``q - q_k`` from every window offset ``k`` with ``divmod(k * dilation, stride) == (q_k, r)``. Windows
+  that tile the input (stride == window) broadcast the cotangent along an offset axis; stride 1 is itself a
+  window reduction over the cotangent (same blocks as the forward); other strides sum unstrided slices per
+  phase and interleave the phases. No interior pads and no scatter: XLA's automatic transpose of strided
+  slices (interior pads) runs several times slower on CPU.
+* :func:`materialize` keeps XLA from fusing the winners' compare/select chain into the reverse pass (which
+  reads each winner several times and would recompute the chain per read).
 
 Windows are boxes, so a reduction over all spatial axes can be split into passes over consecutive groups of
 axes (:func:`axis_groups`), last axes first. For sums that is algebra; for max/min with the first-maximal tie
 rule it holds too: the first maximal element in row-major order lies in the first leading-axes position that
 holds the maximum, at the first trailing-axes position holding it there. Small windows use one group (one fused
-loop; separate passes would make XLA fuse and recompute across them), large windows one axis per pass.
+loop), large windows one axis per pass. :class:`PhaseViews` (reshape-and-split views of the padded input,
+whose JAX transposes are unstrided pads) serves blur pooling, which JAX differentiates itself.
 """
 
 from __future__ import annotations
@@ -512,16 +521,28 @@ def _tiling_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[
 
 
 def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
-    """Whether a *window-sum* pass is faster through ``lax.reduce_window`` (and its JAX transpose) on XLA:CPU.
+    """Whether a *window-sum* pass should be ``lax.reduce_window`` (differentiated by JAX) on XLA:CPU.
 
-    Measured: for one axis with overlapping strided windows (e.g. 3/2 SAME in 1-D) XLA's own reduce_window and
-    its transpose match or beat the slice views, whose phases must be interleaved by a concatenate; for every
-    other sum pass (tiling windows, stride 1, several axes at once) the slices win.
+    Measured: for a single axis XLA's own reduce_window and its transpose match or beat the slice views
+    (whose phases must be interleaved by a concatenate) except when the windows tile the axis (stride ==
+    window, no dilation), where the broadcast reverse pass wins; groups of several axes are faster as slices.
     """
     if len(axes) != 1:
         return False
     a = axes[0]
-    return a.stride > 1 and (a.window - 1) * a.dilation + 1 > a.stride
+    return not (a.window == a.stride and a.dilation == 1)
+
+
+def prefer_reduce_window_extreme(axes: Sequence[AxisGeometry]) -> bool:
+    """Whether a max/min *values* pass (no winners) is faster through ``lax.reduce_window`` on XLA:CPU.
+
+    Measured: a padded single-axis pass (1-D SAME) runs faster in XLA's own reduce_window than as border
+    blocks of slice views; unpadded passes and multi-axis groups are faster as slices.
+    """
+    if len(axes) != 1:
+        return False
+    a = axes[0]
+    return a.low > 0 or a.padded_extent > a.size
 
 
 def reduce_window_pass(x: Array, axes: Sequence[AxisGeometry], init: Array | float | int,

@@ -1,8 +1,11 @@
 """Interleaved wall-clock timing and compiled-memory readouts for the benchmark scripts.
 
 Shared machines are noisy, so competitors are never timed one after another in blocks: every
-repetition times each competitor once, in an order rotated by one per repetition, so that a burst
-of load from another process hits all of them alike. A sample is ``n`` back-to-back calls (``n``
+repetition times each competitor once, in a freshly shuffled order (fixed seed), so that a burst
+of load from another process hits all of them alike and no competitor always follows the same one.
+(A fixed cyclic order made one program pay for its predecessor: torch's and XLA's worker threads
+spin for a while after a call, and two identical XLA programs measured 2x apart.) Before each
+sample the timer sleeps ``settle_s`` so that those threads park. A sample is ``n`` back-to-back calls (``n``
 chosen from the warm-up so that a sample lasts at least ``min_sample_s``) and the reported figure
 is the median over samples of the time per call. Wall time (``time.perf_counter``) is the figure of
 record; process CPU time (``time.process_time``, all threads of this process) is reported beside it
@@ -12,6 +15,7 @@ as a steadier, load-independent cross-check.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +62,8 @@ def measure(
     warmup: int = 2,
     min_sample_s: float = 0.005,
     max_calls_per_sample: int = 64,
+    settle_s: float = 0.005,
+    seed: int = 0,
 ) -> dict[str, Timing]:
     """Time zero-argument callables, interleaved, and return per-callable medians.
 
@@ -68,6 +74,9 @@ def measure(
       warmup: untimed calls per callable before timing (>= 1; the last one sizes the samples).
       min_sample_s: a sample repeats the call until it lasts at least this long (seconds).
       max_calls_per_sample: upper bound on calls per sample.
+      settle_s: untimed pause before each sample (seconds), so that worker threads left spinning by
+        the previous competitor go idle.
+      seed: seed of the per-repetition shuffles of the competitor order.
 
     Returns:
       name -> :class:`Timing`, in the order of ``fns``.
@@ -93,10 +102,14 @@ def measure(
         calls[name] = max(1, min(max_calls_per_sample, n))
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(repeats):
-        k = rep % len(names)
-        for name in names[k:] + names[:k]:
+    order = list(names)
+    shuffle = random.Random(seed).shuffle
+    for _ in range(repeats):
+        shuffle(order)
+        for name in order:
             fn, n = fns[name], calls[name]
+            if settle_s > 0:
+                time.sleep(settle_s)
             c0, t0 = time.process_time(), time.perf_counter()
             for _ in range(n):
                 fn()

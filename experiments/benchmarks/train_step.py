@@ -6,7 +6,7 @@ twice — ``model.pooling="jaxpool"`` (jaxpool.linen modules) and ``model.poolin
 layers with ``flax.linen.max_pool``/``avg_pool``/``pooling.pool``, ``experiments._flax_pool``;
 All-CNN: ``flax.linen.max_pool`` and ``jnp.mean``) — from the same initial parameters and on the
 same random batches, and times one call of ``steps`` optimizer steps for each, interleaved
-(``_timing.measure``: every repetition times both, in rotating order; medians after warm-up).
+(``_timing.measure``: every repetition times both, in a shuffled order; medians after warm-up).
 Throughput is ``steps * batch / median wall time``; the ratio printed is jaxpool / flax (above 1:
 jaxpool trains faster). ``strided_conv`` and ``none`` contain no pooling, so their two programs are
 the same and their ratio shows the noise level. ``loss_diff`` is the largest difference between the

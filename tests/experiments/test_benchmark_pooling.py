@@ -83,13 +83,20 @@ def test_build_cases_rejects_unknown_values_naming_the_option():
     assert len(pooling.build_cases()) == 3 * 3 * 3 * 2 * 2
 
 
-def test_measure_interleaves_in_rotating_order():
+def test_measure_interleaves_in_shuffled_order():
     calls: list[str] = []
     fns = {name: (lambda n=name: calls.append(n)) for name in ("a", "b", "c")}
-    res = _timing.measure(fns, repeats=3, warmup=1, min_sample_s=0.0)
+    res = _timing.measure(fns, repeats=6, warmup=1, min_sample_s=0.0, settle_s=0.0, seed=3)
     assert calls[:3] == ["a", "b", "c"]  # warm-up
-    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert all(t.samples == 3 and t.calls_per_sample == 1 for t in res.values())
+    reps = [calls[3 + 3 * i: 6 + 3 * i] for i in range(6)]
+    assert all(sorted(r) == ["a", "b", "c"] for r in reps)  # every repetition times each once
+    assert len({tuple(r) for r in reps}) > 1  # and the order changes between repetitions
+    assert {r[0] for r in reps} != {"a"}  # so no competitor always goes first
+    again: list[str] = []
+    _timing.measure({n: (lambda n=n: again.append(n)) for n in ("a", "b", "c")}, repeats=6, warmup=1,
+                    min_sample_s=0.0, settle_s=0.0, seed=3)
+    assert again == calls  # the shuffle is seeded
+    assert all(t.samples == 6 and t.calls_per_sample == 1 for t in res.values())
     assert all(0 <= t.wall_min_ms <= t.wall_ms for t in res.values())
 
 

@@ -360,7 +360,8 @@ def materialize(a: Array) -> Array:
     windows). XLA:CPU fuses the cheap compare/select chain that computes the winners into that consumer and
     recomputes it per read, which made ``jit(grad)`` 10-60x slower in our measurements; an
     ``optimization_barrier`` does not prevent that fusion. XLA never fuses across a conditional, so on CPU the
-    winners pass through a ``lax.cond`` whose branches are both the identity. Elsewhere (a conditional would
+    winners pass through a ``lax.cond`` whose branches both return them unchanged (written differently, since
+    XLA inlines a conditional whose branches it can prove equal). Elsewhere (a conditional would
     read its predicate on the host) a scatter with unique, sorted indices does the same job; both are exact and
     deterministic.
     """

@@ -237,6 +237,16 @@ def test_reverse_pass_avoids_select_and_gather_add(op, geom):
         assert "select_and_scatter_add" not in text
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the conditional barrier is the CPU path")
+def test_winners_stay_behind_a_fusion_barrier():
+    # The reverse pass reads each winner offset several times; if XLA fused the winner computation into it
+    # (it inlines a conditional whose branches it can prove equal) the chain would be recomputed per read.
+    x = jnp.asarray(tie_free((2, 9, 9, 3), seed=13))
+    grad = jax.jit(jax.grad(lambda a: jnp.sum(jaxpool.max_pool(a, (3, 3), (2, 2), "SAME") ** 2)))
+    hlo = grad.lower(x).compile().as_text()
+    assert " conditional(" in hlo
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize(
     "shape,kw",

@@ -59,7 +59,8 @@ def slower_cases(records: Sequence[dict[str, Any]],
                 out.append({**{k: rec[k] for k in (*_ID, "shape", "baseline")}, "pass": kind,
                             "ours_ms": rec["times_ms"][f"ours_{kind}"],
                             "base_ms": rec["times_ms"][f"base_{kind}"], "ratio": ratio,
-                            "cpu_ratio": rec["ratios"][f"cpu_{kind}_speedup"]})
+                            "cpu_ratio": rec["ratios"][f"cpu_{kind}_speedup"],
+                            "same_program": bool(rec.get("same_program", {}).get(kind, False))})
     return out
 
 
@@ -112,7 +113,9 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(
             f"  {s['op']} {s['dims']}-D {s['label']} {s['dtype']} {s['layout']} {s['pass']}: "
             f"ours {s['ours_ms']:.2f} ms vs {s['baseline']} {s['base_ms']:.2f} ms "
-            f"(ratio {s['ratio']:.2f}; CPU-time ratio {s['cpu_ratio']:.2f})")
+            f"(ratio {s['ratio']:.2f}; CPU-time ratio {s['cpu_ratio']:.2f})"
+            + ("  [same XLA program as the baseline: the difference is timing noise]"
+               if s.get("same_program") else ""))
     mem = result["memory_higher"]
     lines.append(f"Grad peak memory above the baseline's: {len(mem)}")
     for m in mem:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -151,3 +152,29 @@ def compiled_peak_bytes(compiled: Any) -> dict[str, int] | None:
     out = int(stats.output_size_in_bytes)
     alias = int(getattr(stats, "alias_size_in_bytes", 0))
     return {"peak": temp + arg + out - alias, "temp": temp, "argument": arg, "output": out}
+
+
+_METADATA = re.compile(r",? ?metadata=\{[^{}]*\}")
+_NAME = re.compile(r"%[A-Za-z_][\w.\-]*")
+_PARAM = re.compile(r"\(\s*[A-Za-z_][\w.\-]*: ")  # "(x.1: f32[..]" in a computation's signature
+_PARAM_NEXT = re.compile(r", [A-Za-z_][\w.\-]*: ")
+
+
+def program_fingerprint(compiled: Any) -> str | None:
+    """The optimized HLO of a compiled JAX function with source metadata and instruction names removed.
+
+    Two functions with equal fingerprints run the same XLA program, so any timing difference between them
+    is noise. Names are replaced by their order of first appearance. None if the text is unavailable.
+    """
+    try:
+        text = compiled.as_text()
+    except Exception:  # noqa: BLE001 - a backend without HLO text just has no fingerprint
+        return None
+    lines = text.splitlines()
+    # Skip the module header and the debug-info tables (file names, stack frames) before the first computation.
+    first = next((i for i, ln in enumerate(lines) if ln.startswith(("%", "ENTRY"))), len(lines))
+    body = _METADATA.sub("", "\n".join(ln for ln in lines[first:] if ln.strip()))
+    body = _PARAM.sub("(", body)
+    body = _PARAM_NEXT.sub(", ", body)
+    names: dict[str, str] = {}
+    return _NAME.sub(lambda m: names.setdefault(m.group(0), f"%v{len(names)}"), body)

@@ -109,8 +109,10 @@ def run_case(case: Case, *, repeats: int, warmup: int = 2, min_sample_s: float =
       ``grad_speedup`` = base / ours, ``cpu_*_speedup`` the same in CPU time, ``torch_*_speedup`` =
       torch / ours, ``fwd_floor`` and ``grad_floor`` = ours / floor, ``grad_memory`` = ours / base
       peak bytes); ``memory_bytes`` (``ours_fwd``, ``base_fwd``, ``ours_grad``, ``base_grad`` ->
-      byte counts or None); ``compile_s``; ``fwd_max_abs_diff`` (ours vs baseline forward values,
-      in float32: a sanity check that both compute the same thing); ``torch`` (what torch ran, or
+      byte counts or None); ``same_program`` (``fwd``/``grad`` -> whether ours and the baseline
+      compiled to the same XLA program, so that their ratio is noise); ``compile_s``;
+      ``fwd_max_abs_diff`` (ours vs baseline forward values, in float32: a sanity check that both
+      compute the same thing); ``torch`` (what torch ran, or
       None); ``errors`` (component -> message); ``elapsed_s``.
 
     Raises:
@@ -157,6 +159,9 @@ def run_case(case: Case, *, repeats: int, warmup: int = 2, min_sample_s: float =
     record["timing"] = {k: v.as_dict() for k, v in timings.items()}
     t = record["times_ms"] = {k: v.wall_ms for k, v in timings.items()}
     c = record["cpu_ms"] = {k: v.cpu_ms for k, v in timings.items()}
+    prints = {k: _timing.program_fingerprint(c) for k, (c, _) in compiled.items()}
+    record["same_program"] = {kind: prints[f"ours_{kind}"] is not None
+                              and prints[f"ours_{kind}"] == prints[f"base_{kind}"] for kind in ("fwd", "grad")}
     r = record["ratios"] = {
         "fwd_speedup": t["base_fwd"] / t["ours_fwd"],
         "grad_speedup": t["base_grad"] / t["ours_grad"],

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from experiments.benchmarks import _report, _timing, pooling
@@ -131,3 +133,14 @@ def test_rerun_slower_reads_back_the_slow_cases_with_channels_last_shapes(tmp_pa
     (case,) = pooling.slower_from_json(str(path))
     assert case == pooling.Case("max", 2, "k3s1_same", "bfloat16", "NCHW", (4, 8, 9, 3))
     assert case.input_shape == (4, 3, 8, 9)
+
+
+def test_program_fingerprint_ignores_names_and_metadata_only():
+    x = jnp.ones((4, 6), jnp.float32)
+    a = jax.jit(lambda v: jnp.sum(v * 2.0, axis=1)).lower(x).compile()
+    b = jax.jit(lambda w: jnp.sum(2.0 * w, axis=1)).lower(x).compile()  # same program, other source
+    c = jax.jit(lambda v: jnp.max(v * 2.0, axis=1)).lower(x).compile()  # another program
+    fa, fb, fc = (_timing.program_fingerprint(f) for f in (a, b, c))
+    assert fa is not None and "metadata" not in fa
+    assert fa == fb
+    assert fa != fc

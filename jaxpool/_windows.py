@@ -521,6 +521,12 @@ def _tiling_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[
     return dx
 
 
+def is_tiling(axes: Sequence[AxisGeometry]) -> bool:
+    """Whether the windows of a group tile the input: stride == window, no dilation, no padding."""
+    return all(a.window == a.stride and a.dilation == 1 and a.low == 0 and a.padded_extent == a.size
+               for a in axes)
+
+
 def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
     """Whether a *window-sum* pass should be ``lax.reduce_window`` (differentiated by JAX) on XLA:CPU.
 

@@ -81,6 +81,13 @@ def static_mask(shape: Sequence[int], axes: Sequence[AxisGeometry], vectors: Seq
     return mask
 
 
+def phase_and_row(axes: Sequence[AxisGeometry], offset: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per axis, the stride phase ``r`` and first row ``q`` that window ``offset`` reads:
+    ``q, r = divmod(k * dilation, stride)``; returns ``(phases, rows)``."""
+    pairs = [divmod(k * a.dilation, a.stride) for a, k in zip(axes, offset)]
+    return tuple(r for _, r in pairs), tuple(q for q, _ in pairs)
+
+
 class PhaseViews:
     """Window views of ``x`` padded with ``value`` for the group ``axes``, as stride-phase slices."""
 
@@ -122,12 +129,8 @@ class PhaseViews:
 
     def view(self, offset: Sequence[int], out_shape: Sequence[int]) -> Array:
         """Elements sampled by the window offset (one int per group axis, in axis order)."""
-        rs, starts = [], []
-        for a, k in zip(self.axes, offset):
-            q, r = divmod(k * a.dilation, a.stride)
-            rs.append(r)
-            starts.append(q)
-        v = self.phases[tuple(rs)]
+        rs, starts = phase_and_row(self.axes, offset)
+        v = self.phases[rs]
         for a, q in zip(self.axes, starts):
             v = lax.slice_in_dim(v, q, q + a.out, 1, self.row_axis[a.axis])
         return v.reshape(out_shape)
@@ -191,12 +194,8 @@ class SliceViews:
         return self.phases[rs]
 
     def view(self, offset: Sequence[int], out_shape: Sequence[int]) -> Array:
-        rs, qs = [], []
-        for a, k in zip(self.axes, offset):
-            q, r = divmod(k * a.dilation, a.stride)
-            rs.append(r)
-            qs.append(q)
-        v, origin = self._phase(tuple(rs))
+        rs, qs = phase_and_row(self.axes, offset)
+        v, origin = self._phase(rs)
         for a, q, q0 in zip(self.axes, qs, origin):
             v = lax.slice_in_dim(v, q - q0, q - q0 + a.out, 1, a.axis)
         return v.reshape(out_shape)

@@ -18,7 +18,6 @@ replicated over a one-axis ``Mesh`` (``"data"``), batches split over it. The dif
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,11 +26,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from experiments._distributed import process_rows
-from experiments._steps import Compiled, _placer, data_mesh
+from experiments._steps import Compiled, assemble, cache_key, step_shardings
 from experiments.allcnn import create_allcnn, init_variables
 from experiments.metrics import cross_entropy, loss_and_correct_sums
 
@@ -148,28 +144,13 @@ def compiled_functions(
       A ``Compiled`` (``init(seed)`` draws the variables with ``allcnn.init_variables``).
     """
     augment = (bool(config.data.augment), int(config.data.max_translate))
-    key = json.dumps(
-        [
-            json.loads(config.model.to_json_best_effort()),
-            json.loads(config.optimizer.to_json_best_effort()),
-            augment,
-            config.data.train_size,
-            config.batch_size,
-            config.eval_batch_size,
-            num_classes,
-            list(example_shape),
-            [d.id for d in devices],
-        ],
-        sort_keys=True,
-    )
+    key = cache_key(config, num_classes, example_shape, devices, augment, config.data.train_size)
     if key in _CACHE:
         return _CACHE[key]
     model = create_allcnn(config.model, num_classes)
     tx = make_allcnn_optimizer(config.optimizer, config.data.train_size, config.batch_size)
-    mesh = data_mesh(devices)
-    replicated = NamedSharding(mesh, P())
-    chunk_sharding = NamedSharding(mesh, P(None, "data"))
-    eval_sharding = NamedSharding(mesh, P("data"))
+    sh = step_shardings(devices)
+    replicated, chunk_sharding, eval_sharding = sh.replicated, sh.chunk, sh.eval
     init_opt = jax.jit(tx.init, out_shardings=replicated)
 
     def init(seed: int) -> dict[str, Any]:
@@ -232,22 +213,8 @@ def compiled_functions(
     def predict(variables: Any, x: jax.Array) -> jax.Array:
         return jnp.argmax(apply(variables, x), axis=-1).astype(jnp.int32)
 
-    fns = Compiled(
-        apply=apply,
-        init=init,
-        train_chunk=train_chunk,
-        eval_sums=jax.jit(
-            eval_sums,
-            in_shardings=(replicated, eval_sharding, eval_sharding, eval_sharding),
-            out_shardings=replicated,
-        ),
-        predict=jax.jit(predict, in_shardings=(replicated, eval_sharding), out_shardings=replicated),
-        put_batch=_placer(chunk_sharding, 1, config.batch_size),
-        put_eval=_placer(eval_sharding, 0, config.eval_batch_size),
-        batch_rows=process_rows(chunk_sharding, (1, config.batch_size), 1),
-        eval_rows=process_rows(eval_sharding, (config.eval_batch_size,), 0),
-        eval_batch_size=config.eval_batch_size,
-    )
+    fns = assemble(config, sh, apply=apply, init=init, train_chunk=train_chunk, eval_sums=eval_sums,
+                   predict=predict)
     _CACHE[key] = fns
     return fns
 

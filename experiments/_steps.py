@@ -100,6 +100,71 @@ def data_mesh(devices: Sequence[Any]) -> Mesh:
     return Mesh(np.asarray(sorted(devices, key=lambda d: (d.process_index, d.id))), ("data",))
 
 
+@dataclasses.dataclass(frozen=True)
+class StepShardings:
+    """Shardings of a data-parallel run on a one-axis ``data`` mesh.
+
+    Attributes:
+      replicated: parameters, optimizer state and scalars (a copy on every device).
+      chunk: training chunks ``(steps, batch, ...)``, batch rows split over the devices.
+      eval: evaluation batches ``(batch, ...)``, rows split over the devices.
+    """
+
+    replicated: NamedSharding
+    chunk: NamedSharding
+    eval: NamedSharding
+
+
+def step_shardings(devices: Sequence[Any]) -> StepShardings:
+    """The :class:`StepShardings` of :func:`data_mesh` over ``devices``."""
+    mesh = data_mesh(devices)
+    return StepShardings(NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data")),
+                         NamedSharding(mesh, P("data")))
+
+
+def cache_key(config: ml_collections.ConfigDict, num_classes: int, example_shape: Sequence[int],
+              devices: Sequence[Any], *extra: Any) -> str:
+    """The cache key of a study's compiled functions: the config fields they depend on (model,
+    optimizer, batch sizes), the shapes, the devices and any ``extra`` JSON-able fields."""
+    return json.dumps(
+        [
+            json.loads(config.model.to_json_best_effort()),
+            json.loads(config.optimizer.to_json_best_effort()),
+            config.batch_size,
+            config.eval_batch_size,
+            num_classes,
+            list(example_shape),
+            [d.id for d in devices],
+            list(extra),
+        ],
+        sort_keys=True,
+    )
+
+
+def assemble(config: ml_collections.ConfigDict, sh: StepShardings, *, apply: Callable[..., jax.Array],
+             init: Callable[[int], dict[str, Any]], train_chunk: Callable[..., Any],
+             eval_sums: Callable[..., Any], predict: Callable[..., jax.Array]) -> Compiled:
+    """A :class:`Compiled` from a study's functions: ``eval_sums`` and ``predict`` jitted with the
+    replicated/eval shardings, ``train_chunk`` as given (already compiled), and the host-to-device
+    placers and per-process row slices of ``config.batch_size`` / ``config.eval_batch_size``."""
+    return Compiled(
+        apply=apply,
+        init=init,
+        train_chunk=train_chunk,
+        eval_sums=jax.jit(
+            eval_sums,
+            in_shardings=(sh.replicated, sh.eval, sh.eval, sh.eval),
+            out_shardings=sh.replicated,
+        ),
+        predict=jax.jit(predict, in_shardings=(sh.replicated, sh.eval), out_shardings=sh.replicated),
+        put_batch=_placer(sh.chunk, 1, config.batch_size),
+        put_eval=_placer(sh.eval, 0, config.eval_batch_size),
+        batch_rows=process_rows(sh.chunk, (1, config.batch_size), 1),
+        eval_rows=process_rows(sh.eval, (config.eval_batch_size,), 0),
+        eval_batch_size=config.eval_batch_size,
+    )
+
+
 def compiled_functions(
     config: ml_collections.ConfigDict,
     num_classes: int,
@@ -124,26 +189,13 @@ def compiled_functions(
         from experiments import _allcnn_steps  # imported here: that module imports this one
 
         return _allcnn_steps.compiled_functions(config, num_classes, example_shape, devices)
-    key = json.dumps(
-        [
-            json.loads(config.model.to_json_best_effort()),
-            json.loads(config.optimizer.to_json_best_effort()),
-            config.batch_size,
-            config.eval_batch_size,
-            num_classes,
-            list(example_shape),
-            [d.id for d in devices],
-        ],
-        sort_keys=True,
-    )
+    key = cache_key(config, num_classes, example_shape, devices)
     if key in _CACHE:
         return _CACHE[key]
     model = create_model(config.model, num_classes)
     tx = make_optimizer(config.optimizer)
-    mesh = data_mesh(devices)
-    replicated = NamedSharding(mesh, P())
-    chunk_sharding = NamedSharding(mesh, P(None, "data"))
-    eval_sharding = NamedSharding(mesh, P("data"))
+    sh = step_shardings(devices)
+    replicated = sh.replicated
     init_opt = jax.jit(tx.init, out_shardings=replicated)
 
     def init(seed: int) -> dict[str, Any]:
@@ -179,27 +231,18 @@ def compiled_functions(
     def predict(params: Any, x: jax.Array) -> jax.Array:
         return jax.numpy.argmax(model.apply(params, x), axis=-1).astype(jax.numpy.int32)
 
-    fns = Compiled(
+    fns = assemble(
+        config,
+        sh,
         apply=model.apply,
         init=init,
         train_chunk=jax.jit(
             train_chunk,
-            in_shardings=(replicated, chunk_sharding, chunk_sharding),
+            in_shardings=(replicated, sh.chunk, sh.chunk),
             out_shardings=(replicated, replicated),
         ),
-        eval_sums=jax.jit(
-            eval_sums,
-            in_shardings=(replicated, eval_sharding, eval_sharding, eval_sharding),
-            out_shardings=replicated,
-        ),
-        predict=jax.jit(
-            predict, in_shardings=(replicated, eval_sharding), out_shardings=replicated
-        ),
-        put_batch=_placer(chunk_sharding, 1, config.batch_size),
-        put_eval=_placer(eval_sharding, 0, config.eval_batch_size),
-        batch_rows=process_rows(chunk_sharding, (1, config.batch_size), 1),
-        eval_rows=process_rows(eval_sharding, (config.eval_batch_size,), 0),
-        eval_batch_size=config.eval_batch_size,
+        eval_sums=eval_sums,
+        predict=predict,
     )
     _CACHE[key] = fns
     return fns

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from experiments.configs import _common
+
 #: Published CIFAR-10 test accuracy (%) = 100 - the paper's test error, no augmentation.
 PAPER_TEST_ACC = {
     "max_pool": (100 - 9.74,),
@@ -95,18 +97,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval_batch_size = 1000
     config.progress_bar = True
 
-    config.shift = ml_collections.ConfigDict()
-    config.shift.max_shift = 4
-    config.shift.passes = 5
-    config.shift.seed = 0
-
-    # Multi-process (multi-host) data parallelism with jax.distributed, as the other studies (off by default).
-    config.distributed = ml_collections.ConfigDict()
-    config.distributed.enabled = False
-    config.distributed.coordinator_address = ""  # "host:port" of process 0; "" -> detected (SLURM, MPI, TPU)
-    config.distributed.num_processes = 0  # 0 -> detected
-    config.distributed.process_id = -1  # -1 -> detected
-    config.distributed.cpu_collectives = "gloo"  # CPU backend only
+    config.shift = _common.shift_config(max_shift=4)
+    config.distributed = _common.distributed_config()
 
     config.sweep = ml_collections.ConfigDict()
     config.sweep.downsample = tuple(PAPER_TEST_ACC)

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from experiments.configs import _common
+
 #: The paper's final test accuracies (%), one run per cell (notebook "9. benchmark_pooling").
 PAPER_TRAIN_SIZES = (1000, 2000, 5000, 10000, 20000, 50000)
 PAPER_TEST_ACC = {
@@ -98,18 +100,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval_batch_size = 1000
     config.progress_bar = True
 
-    config.shift = ml_collections.ConfigDict()
-    config.shift.max_shift = 8
-    config.shift.passes = 5
-    config.shift.seed = 0
-
-    # Multi-process (multi-host) data parallelism with jax.distributed; off by default (see experiments/README.md).
-    config.distributed = ml_collections.ConfigDict()
-    config.distributed.enabled = False
-    config.distributed.coordinator_address = ""  # "host:port" of process 0; "" -> detected (SLURM, MPI, TPU)
-    config.distributed.num_processes = 0  # 0 -> detected
-    config.distributed.process_id = -1  # -1 -> detected
-    config.distributed.cpu_collectives = "gloo"  # CPU backend only
+    config.shift = _common.shift_config(max_shift=8)
+    config.distributed = _common.distributed_config()
 
     config.sweep = ml_collections.ConfigDict()
     config.sweep.downsample = (

@@ -14,7 +14,7 @@ from typing import Any
 import ml_collections
 
 from experiments import _distributed
-from experiments.data import LOADERS, RECIPES
+from experiments.data import LOADERS, RECIPES, TRAIN_DRAWS
 from experiments.models import DTYPES, MODELS, POOLINGS, VARIANTS, downsampled_size
 
 #: Spatial input shape of each dataset (one example, without the channel axis).
@@ -128,6 +128,12 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
             "data.recipe",
             data.get("recipe"),
             f"one of {list(RECIPES)}",
+        )
+        _need(
+            data.get("train_draw", "first") in TRAIN_DRAWS,
+            "data.train_draw",
+            data.get("train_draw"),
+            f"one of {list(TRAIN_DRAWS)}",
         )
     spatial = INPUT_SPATIAL[data.name]
     if model.name == "cnn1d":

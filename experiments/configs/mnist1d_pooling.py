@@ -71,6 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.train_size = 1000
     config.data.test_size = 1000
     config.data.recipe = "pool"  # "paper": the notebook's per-train-size datasets (see data.py)
+    config.data.train_draw = "seed"  # the seed draws the training examples; "first": pool order
     config.data.pool_size = 51000  # the paper's largest grid point, 50,000 train + 1000 test
     config.data.generator_seed = 42
     config.data.shuffle = (

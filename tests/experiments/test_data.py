@@ -41,6 +41,33 @@ def test_same_test_set_for_every_train_size(tmp_path: Path) -> None:
     assert set(np.unique(large.y_test)) <= set(range(10))
 
 
+def test_seed_draws_nested_training_sets_from_the_pool(tmp_path: Path) -> None:
+    """train_draw="seed": each seed trains on its own examples from before the test set, nested
+    across train sizes; the test set is the same for every seed and size."""
+    x_pool, y_pool = mnist1d_pool(400, 42, str(tmp_path))
+    config = _mnist1d(tmp_path, 50)
+    config.train_draw = "seed"
+    a = load_dataset(config, seed=0)
+    b = load_dataset(config, seed=1)
+    config.train_size = 300  # every example before the test set
+    a_all = load_dataset(config, seed=0)
+    np.testing.assert_array_equal(a.x_train, a_all.x_train[:50])  # nested for one seed
+    np.testing.assert_array_equal(a.x_test[..., 0], x_pool[300:])
+    np.testing.assert_array_equal(b.y_test, y_pool[300:])
+    # Each training example is a distinct pool row before the test set; seeds differ.
+    rows = {tuple(r): i for i, r in enumerate(x_pool)}
+    picked = [rows[tuple(r)] for r in a_all.x_train[..., 0]]
+    assert sorted(picked) == list(range(300)) and picked != list(range(300))
+    np.testing.assert_array_equal(a_all.y_train, y_pool[picked])
+    assert not np.array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(load_dataset(config, seed=0).x_train, a_all.x_train)  # repeatable
+    config.train_draw = "first"
+    np.testing.assert_array_equal(load_dataset(config, seed=5).x_train[..., 0], x_pool[:300])
+    config.train_draw = "random"
+    with pytest.raises(ValueError, match="data.train_draw='random'"):
+        load_dataset(config)
+
+
 def test_pool_is_deterministic_cached_and_normalised(tmp_path: Path) -> None:
     np.random.seed(123)
     random.seed(123)

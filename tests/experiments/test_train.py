@@ -90,6 +90,7 @@ def test_a_workdir_holding_another_config_is_refused(tiny_config, tmp_path: Path
         ("checkpoint_every", 30, "checkpoint_every=30.*multiple of eval_every=20"),
         ("optimizer.name", "lamb", "optimizer.name='lamb'"),
         ("model.kernel_size", 4, "model.kernel_size=4.*odd"),
+        ("data.train_draw", "shuffle", r"data.train_draw='shuffle'.*\['seed', 'first'\]"),
     ],
 )
 def test_invalid_configs_fail_before_compute(tiny_config, field: str, value, message: str) -> None:  # noqa: ANN001

@@ -349,11 +349,7 @@ def test_local_cifar10_copy_through_the_config(tmp_path: Path) -> None:
 )
 def test_invalid_allcnn_configs_fail_before_compute(field: str, value: object, message: str) -> None:
     config = allcnn_config()
-    *parents, leaf = field.split(".")
-    node = config
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
+    config.update_from_flattened_dict({field: value})
     with pytest.raises(ValueError, match=message):
         validate_config(config)
 

@@ -9,25 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_flags import tiny_flags
 
 CONFIG = "experiments/configs/mnist1d_pooling.py"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tiny(cache: Path) -> list[str]:
-    return [
-        f"--config.data.cache_dir={cache}",
-        "--config.data.pool_size=600",
-        "--config.data.train_size=200",
-        "--config.data.test_size=100",
-        "--config.batch_size=50",
-        "--config.eval_batch_size=100",
-        "--config.num_steps=20",
-        "--config.eval_every=10",
-        "--config.checkpoint_every=10",
-        "--config.shift.passes=1",
-        "--config.progress_bar=False",
-    ]
 
 
 def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,7 +54,7 @@ def test_train_cli_overrides_and_outputs(tmp_path: Path, data_cache: Path) -> No
         f"--workdir={work}",
         "--config.model.downsample=strided_conv",
         "--config.seed=3",
-        *_tiny(data_cache),
+        *tiny_flags(data_cache),
     )
     assert proc.returncode == 0, proc.stderr
     assert "test_acc" in proc.stdout and "params 3310" in proc.stdout
@@ -86,7 +71,7 @@ def test_ablate_shards_merge_into_one_summary(tmp_path: Path, data_cache: Path) 
         "--config.sweep.train_size=(200,)",
     ]
     for shard in ("0/2", "1/2"):
-        proc = _run("experiments.ablate", f"--workdir={tmp_path}", f"--shard={shard}", *grid, *_tiny(data_cache))
+        proc = _run("experiments.ablate", f"--workdir={tmp_path}", f"--shard={shard}", *grid, *tiny_flags(data_cache))
         assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
         "strided_conv-n200-s0",
@@ -108,7 +93,7 @@ def test_two_fake_devices_train_like_one(tmp_path: Path, data_cache: Path) -> No
         work = tmp_path / f"d{devices}"
         proc = subprocess.run(
             [sys.executable, "-m", "experiments.train", f"--config={CONFIG}", f"--workdir={work}",
-             "--config.model.downsample=max_pool", *_tiny(data_cache)],
+             "--config.model.downsample=max_pool", *tiny_flags(data_cache)],
             cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr

@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from tiny_flags import tiny_flags
 
 from experiments import _io, _steps, ablate, report
 from experiments import train as train_module
@@ -29,22 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = "experiments/configs/mnist1d_pooling.py"
 
 
-def _tiny_flags(cache: Path, steps: int) -> list[str]:
-    return [
-        f"--config={CONFIG}",
-        f"--config.data.cache_dir={cache}",
-        "--config.data.pool_size=600",
-        "--config.data.train_size=200",
-        "--config.data.test_size=100",
-        "--config.batch_size=50",
-        "--config.eval_batch_size=100",
-        f"--config.num_steps={steps}",
-        "--config.eval_every=10",
-        "--config.checkpoint_every=20",
-        "--config.shift.passes=1",
-        "--config.progress_bar=False",
-        "--config.model.downsample=strided_conv",
-    ]
+def _flags(cache: Path, steps: int) -> list[str]:
+    """A tiny strided_conv run of ``steps`` steps, checkpointed every 20."""
+    flags = tiny_flags(cache, steps=steps, checkpoint_every=20)
+    return [f"--config={CONFIG}", *flags, "--config.model.downsample=strided_conv"]
 
 
 def _run_to_end(args: list[str]) -> None:
@@ -83,7 +72,7 @@ def test_sigkilled_run_restarted_with_the_same_command_is_bit_identical(tmp_path
     kill 2 after the metrics log passed the checkpoint of step 100 (lines past the restored step are dropped).
     The uninterrupted reference runs the same config (read back from the run's config.json) in this process."""
     work = tmp_path / "killed"
-    command = [sys.executable, "-m", "experiments.train", *_tiny_flags(data_cache, 200), f"--workdir={work}"]
+    command = [sys.executable, "-m", "experiments.train", *_flags(data_cache, 200), f"--workdir={work}"]
     checkpoints = work / "checkpoints"
     _run_and_kill(command, lambda: checkpoints.exists() and any(checkpoints.iterdir()))
     assert not (work / "result.json").exists()
@@ -109,7 +98,7 @@ def test_sweep_restarted_after_a_kill_skips_resumes_and_summarises(tmp_path: Pat
         sys.executable,
         "-m",
         "experiments.ablate",
-        *_tiny_flags(data_cache, 100),
+        *_flags(data_cache, 100),
         *grid,
         f"--workdir={tmp_path}",
     ]
@@ -299,12 +288,7 @@ def test_impossible_configs_fail_before_any_compute(
     monkeypatch.setattr(train_module, "load_dataset", no_compute)
     monkeypatch.setattr(train_module, "compiled_functions", no_compute)
     monkeypatch.setattr(jax.distributed, "initialize", no_compute)
-    for field, value in edit.items():
-        *parents, leaf = field.split(".")
-        node = tiny_config
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    tiny_config.update_from_flattened_dict(edit)
     with pytest.raises(ValueError, match=message):
         train_and_evaluate(tiny_config, tmp_path / "run")
     assert not (tmp_path / "run").exists()

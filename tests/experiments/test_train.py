@@ -94,11 +94,7 @@ def test_a_workdir_holding_another_config_is_refused(tiny_config, tmp_path: Path
     ],
 )
 def test_invalid_configs_fail_before_compute(tiny_config, field: str, value, message: str) -> None:  # noqa: ANN001
-    *parents, leaf = field.split(".")
-    node = tiny_config
-    for p in parents:
-        node = node[p]
-    node[leaf] = value
+    tiny_config.update_from_flattened_dict({field: value})
     with pytest.raises(ValueError, match=message):
         validate_config(tiny_config)
 

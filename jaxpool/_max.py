@@ -67,14 +67,12 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     compute = _compute_dtype(dtype)
     reducer = lax.max if take_max else lax.min
     for axes in _groups(geom):
-        if compute != dtype and (_windows.is_tiling(axes) or _windows.prefer_reduce_window_extreme(axes)):
-            # Values alone (no winners) of float16/bfloat16 over tiling or padded 1-D windows: XLA's own
-            # reduce_window in the input dtype measured faster than widening every slice view (the max is
-            # exact in either precision). Large overlapping windows stay on the float32 slices, where XLA's
-            # low-precision reduce_window is up to 10x slower.
+        if _windows.prefer_reduce_window_extreme(axes) or (compute != dtype and _windows.is_tiling(axes)):
+            # XLA's own reduce_window, in the input dtype: faster for padded 1-D passes, and for values alone
+            # (no winners) of float16/bfloat16 over tiling windows than widening every slice view (the max is
+            # exact in either precision). Large overlapping low-precision windows stay on the float32 slices,
+            # where XLA's low-precision reduce_window is up to 10x slower.
             x = _windows.reduce_window_pass(x.astype(dtype), axes, _identity(dtype, take_max), reducer)
-        elif _windows.prefer_reduce_window_extreme(axes):
-            x = _windows.reduce_window_pass(x.astype(compute), axes, _identity(compute, take_max), reducer)
         else:
             x = _windows.extreme_pass(x.astype(compute), axes, _identity(compute, take_max), take_max)
     return x.astype(dtype)

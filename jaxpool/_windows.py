@@ -30,7 +30,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -146,8 +147,7 @@ class SliceViews:
     whole input). Views are then unstrided slices of their phase.
     """
 
-    def __init__(self, x: Array, axes: Sequence[AxisGeometry], value: Array | float | int,
-                 offsets_used: Sequence[Sequence[int]] | None = None):
+    def __init__(self, x: Array, axes: Sequence[AxisGeometry], value: Array | float | int):
         self.axes = tuple(sorted(axes, key=lambda a: a.axis))
         self.x = x
         self.value = jnp.asarray(value, dtype=x.dtype)
@@ -235,22 +235,29 @@ def join_blocks(parts: Sequence[Array], blocks: Sequence[tuple[AxisGeometry, ...
     counts = [len({b[j].low for b in blocks}) for j in range(n)]
     arrays = list(parts)
     for j in reversed(range(n)):  # join along the last group axis first
-        axis = blocks[0][j].axis
-        step = counts[j]
+        axis, step = blocks[0][j].axis, counts[j]
         arrays = [lax.concatenate(arrays[i:i + step], axis) if step > 1 else arrays[i]
                   for i in range(0, len(arrays), step)]
-        del axis
     assert len(arrays) == 1
     return arrays[0]
+
+
+def _blockwise(axes: Sequence[AxisGeometry], block: Callable[[Sequence[AxisGeometry]], Any]) -> Any:
+    """``block(axes)``, run per :func:`interior_blocks` block and joined when some window overhangs the
+    input; ``block`` returns an array or a tuple of arrays (joined element by element)."""
+    blocks = interior_blocks(axes)
+    if blocks is None:
+        return block(axes)
+    parts = [block(b) for b in blocks]
+    if isinstance(parts[0], tuple):
+        return tuple(join_blocks(list(p), blocks) for p in zip(*parts))
+    return join_blocks(parts, blocks)
 
 
 def sum_pass(x: Array, axes: Sequence[AxisGeometry]) -> Array:
     """Window sums over a group of axes, padding contributing zero."""
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    blocks = interior_blocks(axes)
-    if blocks is not None:
-        return join_blocks([_sum_block(x, b) for b in blocks], blocks)
-    return _sum_block(x, axes)
+    return _blockwise(axes, lambda b: _sum_block(x, b))
 
 
 def _sum_block(x: Array, axes: Sequence[AxisGeometry]) -> Array:
@@ -267,10 +274,7 @@ def _sum_block(x: Array, axes: Sequence[AxisGeometry]) -> Array:
 def extreme_pass(x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool) -> Array:
     """Window max (min) values over a group of axes; NaN propagates, padding holds ``identity``."""
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    blocks = interior_blocks(axes)
-    if blocks is not None:
-        return join_blocks([_extreme_block(x, b, identity, take_max) for b in blocks], blocks)
-    return _extreme_block(x, axes, identity, take_max)
+    return _blockwise(axes, lambda b: _extreme_block(x, b, identity, take_max))
 
 
 def _extreme_block(x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool) -> Array:
@@ -299,11 +303,7 @@ def argextreme_pass(
     to int8 once at the end (mixed-width selects do not vectorize on CPU).
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    blocks = interior_blocks(axes)
-    if blocks is not None:
-        parts = [_argextreme_block(x, b, identity, take_max) for b in blocks]
-        return join_blocks([p[0] for p in parts], blocks), join_blocks([p[1] for p in parts], blocks)
-    return _argextreme_block(x, axes, identity, take_max)
+    return _blockwise(axes, lambda b: _argextreme_block(x, b, identity, take_max))
 
 
 def _argextreme_block(
@@ -389,7 +389,7 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
     runs this several times faster than the interior pads of the automatic transpose.
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
-    if all(a.window == a.stride and a.dilation == 1 for a in axes):
+    if all(_abutting(a) for a in axes):
         return _tiling_scatter(ct, axes, in_shape, arg)
     if all(a.stride == 1 for a in axes):
         return _stride1_scatter(ct, axes, in_shape, arg)
@@ -475,8 +475,7 @@ def _stride1_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence
         assert total is not None
         return total
 
-    blocks = interior_blocks(gaxes)
-    dx = block(gaxes) if blocks is None else join_blocks([block(b) for b in blocks], blocks)
+    dx = _blockwise(gaxes, block)
     assert tuple(dx.shape) == tuple(in_shape), (dx.shape, in_shape)
     return dx
 
@@ -520,10 +519,14 @@ def _tiling_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[
     return dx
 
 
+def _abutting(a: AxisGeometry) -> bool:
+    """Whether consecutive windows of an axis abut: stride == window, no dilation (padding allowed)."""
+    return a.window == a.stride and a.dilation == 1
+
+
 def is_tiling(axes: Sequence[AxisGeometry]) -> bool:
     """Whether the windows of a group tile the input: stride == window, no dilation, no padding."""
-    return all(a.window == a.stride and a.dilation == 1 and a.low == 0 and a.padded_extent == a.size
-               for a in axes)
+    return all(_abutting(a) and a.low == 0 and a.padded_extent == a.size for a in axes)
 
 
 def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
@@ -535,8 +538,7 @@ def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
     """
     if len(axes) != 1:
         return False
-    a = axes[0]
-    return not (a.window == a.stride and a.dilation == 1)
+    return not _abutting(axes[0])
 
 
 def prefer_reduce_window_extreme(axes: Sequence[AxisGeometry]) -> bool:

@@ -159,7 +159,7 @@ def run_case(case: Case, *, repeats: int, warmup: int = 2, min_sample_s: float =
     record["timing"] = {k: v.as_dict() for k, v in timings.items()}
     t = record["times_ms"] = {k: v.wall_ms for k, v in timings.items()}
     c = record["cpu_ms"] = {k: v.cpu_ms for k, v in timings.items()}
-    prints = {k: _timing.program_fingerprint(c) for k, (c, _) in compiled.items()}
+    prints = {k: _timing.program_fingerprint(fn) for k, (fn, _) in compiled.items()}
     record["same_program"] = {kind: prints[f"ours_{kind}"] is not None
                               and prints[f"ours_{kind}"] == prints[f"base_{kind}"] for kind in ("fwd", "grad")}
     r = record["ratios"] = {

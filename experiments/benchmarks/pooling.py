@@ -46,7 +46,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxpool
-from experiments import _io
 from experiments.benchmarks import _report, _timing, _torch_pool
 from experiments.benchmarks._cases import (
     CONFIGS,
@@ -60,6 +59,7 @@ from experiments.benchmarks._cases import (
     headline_cases,
     ours_fn,
 )
+from experiments.common import io as _io
 
 __all__ = ["Case", "build_cases", "headline_cases", "main", "run_benchmark", "run_case"]
 

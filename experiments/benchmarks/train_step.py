@@ -1,9 +1,9 @@
 """Training throughput (examples/s) per variant: jaxpool pooling against flax.linen pooling, in one run.
 
-For every variant of the chosen studies it builds the training step exactly as ``experiments.train``
-does (``_steps.compiled_functions``: the MNIST-1D CNN's ``lax.scan`` chunk, All-CNN's jitted steps)
+For every variant of the chosen studies it builds the training step exactly as a training run does
+(``common.steps.compiled_functions`` of the study: the MNIST-1D CNN's ``lax.scan`` chunk, All-CNN's jitted steps)
 twice — ``model.pooling="jaxpool"`` (jaxpool.linen modules) and ``model.pooling="flax"`` (the same
-layers with ``flax.linen.max_pool``/``avg_pool``/``pooling.pool``, ``experiments._flax_pool``;
+layers with ``flax.linen.max_pool``/``avg_pool``/``pooling.pool``, ``downsampling/flax_pool.py``;
 All-CNN: ``flax.linen.max_pool`` and ``jnp.mean``) — from the same initial parameters and on the
 same random batches, and times one call of ``steps`` optimizer steps for each, interleaved
 (``_timing.measure``: every repetition times both, in a shuffled order; medians after warm-up).
@@ -35,17 +35,20 @@ import ml_collections
 import numpy as np
 
 import jaxpool
-from experiments import _io
-from experiments._config import validate_config
-from experiments._steps import compiled_functions
-from experiments.allcnn import VARIANTS as ALLCNN_VARIANTS
+from experiments.allcnn_cifar10 import train as allcnn_train
+from experiments.allcnn_cifar10.configs import allcnn_cifar10
+from experiments.allcnn_cifar10.models import VARIANTS as ALLCNN_VARIANTS
 from experiments.benchmarks import _timing
-from experiments.models import VARIANTS as CNN_VARIANTS
+from experiments.common import io as _io
+from experiments.common.steps import compiled_functions
+from experiments.downsampling import train as downsampling_train
+from experiments.downsampling.configs import mnist1d_pooling
+from experiments.downsampling.models import VARIANTS as CNN_VARIANTS
 
-#: study -> (config module, variants, example shape, default steps per timed call).
-STUDIES: dict[str, tuple[str, tuple[str, ...], tuple[int, ...], int]] = {
-    "mnist1d": ("mnist1d_pooling", CNN_VARIANTS, (40, 1), 20),
-    "allcnn": ("allcnn_cifar10", tuple(ALLCNN_VARIANTS), (32, 32, 3), 5),
+#: study -> (config module, variants, example shape, default steps per timed call, the ``Study``).
+STUDIES: dict[str, tuple[Any, tuple[str, ...], tuple[int, ...], int, Any]] = {
+    "mnist1d": (mnist1d_pooling, CNN_VARIANTS, (40, 1), 20, downsampling_train.STUDY),
+    "allcnn": (allcnn_cifar10, tuple(ALLCNN_VARIANTS), (32, 32, 3), 5, allcnn_train.STUDY),
 }
 POOLINGS = ("jaxpool", "flax")
 
@@ -59,15 +62,13 @@ def study_config(study: str, variant: str, pooling: str, dtype: str, batch: int 
     """
     if study not in STUDIES:
         raise ValueError(f"study={study!r} is not one of {list(STUDIES)}")
-    import importlib
-
-    config = importlib.import_module(f"experiments.configs.{STUDIES[study][0]}").get_config()
+    config = STUDIES[study][0].get_config()
     config.model.downsample, config.model.pooling, config.model.dtype = variant, pooling, dtype
     if batch is not None:
         config.batch_size = batch
     if study == "allcnn":
         config.data.synthetic = True  # nothing is loaded; the field only has to validate
-    validate_config(config, num_devices=jax.device_count())
+    STUDIES[study][4].check(config, num_devices=jax.device_count())
     return config
 
 
@@ -89,7 +90,7 @@ def run_variant(study: str, variant: str, *, dtype: str = "float32", batch: int 
       ``examples_per_s`` (pooling -> throughput), ``ratio`` (jaxpool / flax throughput), ``timing``
       (pooling -> ``_timing.Timing`` fields, milliseconds per call), ``loss_diff``, ``compile_s``.
     """
-    _, _, shape, default_steps = STUDIES[study]
+    _, _, shape, default_steps, study_def = STUDIES[study]
     steps = steps or default_steps
     started = time.perf_counter()
     configs = {p: study_config(study, variant, p, dtype, batch) for p in POOLINGS}
@@ -100,7 +101,7 @@ def run_variant(study: str, variant: str, *, dtype: str = "float32", batch: int 
     calls: dict[str, Callable[[], Any]] = {}
     losses, compile_s = {}, {}
     for pooling, config in configs.items():
-        fns = compiled_functions(config, 10, shape, jax.devices())
+        fns = compiled_functions(study_def, config, 10, shape, jax.devices())
         state = fns.init(0)
         xs = fns.put_batch(xs_host[:, fns.batch_rows])
         ys = fns.put_batch(ys_host[:, fns.batch_rows])

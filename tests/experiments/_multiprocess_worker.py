@@ -3,9 +3,10 @@
     python tests/experiments/_multiprocess_worker.py CONFIG_JSON WORKDIR OUT_PREFIX
 
 Trains ``CONFIG_JSON`` (a study config whose ``distributed`` section names this process) with
-``experiments.train.train_and_evaluate`` in ``WORKDIR`` and writes, for the test to compare:
+``experiments.common.trainer.train_and_evaluate`` (the downsampling study) in ``WORKDIR`` and writes,
+for the test to compare:
 ``OUT_PREFIX.npz`` (this process's copy of the final parameters, keyed by tree path) and ``OUT_PREFIX.json``
-(process and device counts, the result, and the files this process wrote through ``experiments._io`` or
+(process and device counts, the result, and the files this process wrote through ``experiments.common.io`` or
 TensorBoard).
 """
 
@@ -23,8 +24,9 @@ import numpy as np
 def main(config_path: str, workdir: str, out_prefix: str) -> None:
     import jax
 
-    from experiments import _io
-    from experiments import train as train_module
+    from experiments.common import io as _io
+    from experiments.common import trainer as train_module
+    from experiments.downsampling.train import STUDY
 
     config = ml_collections.ConfigDict(json.loads(Path(config_path).read_text(encoding="utf-8")))
     writes: list[str] = []
@@ -63,7 +65,7 @@ def main(config_path: str, workdir: str, out_prefix: str) -> None:
         return fns
 
     train_module.compiled_functions = capturing_compiled
-    result = train_module.train_and_evaluate(config, workdir)
+    result = train_module.train_and_evaluate(STUDY, config, workdir)
 
     leaves = jax.tree_util.tree_flatten_with_path(final["state"]["params"])[0]
     params = {jax.tree_util.keystr(path): np.asarray(leaf.addressable_shards[0].data) for path, leaf in leaves}

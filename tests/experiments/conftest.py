@@ -7,7 +7,7 @@ from pathlib import Path
 import ml_collections
 import pytest
 
-from experiments.configs import mnist1d_pooling
+from experiments.downsampling.configs import mnist1d_pooling
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,116 @@
+"""Config pieces every study shares: the ``shift`` and ``distributed`` blocks, the checks every training
+config passes, and a run's identity.
+
+Each study's ``get_config()`` attaches the shared blocks (``config.shift = shift_config(8)``), and each
+study's validation calls ``check_training`` after its own fields: messages name the field, its value and
+what is allowed, and come before any data is loaded or anything is compiled. ``result_fields`` is the part
+of a config that can change a run's numbers; two configs with equal ``result_fields`` describe the same run
+(used on resume and by sweeps).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ml_collections
+
+
+def shift_config(max_shift: int) -> ml_collections.ConfigDict:
+    """The ``shift`` block: shift consistency over circular shifts of up to ``max_shift`` samples
+    per spatial axis, averaged over 5 passes with a fixed seed (Zhang 2019).
+
+    Args:
+      max_shift: largest shift S; offsets are drawn from {-S, ..., S}.
+
+    Returns:
+      A ConfigDict with ``max_shift``, ``passes`` and ``seed``.
+    """
+    shift = ml_collections.ConfigDict()
+    shift.max_shift = max_shift
+    shift.passes = 5
+    shift.seed = 0
+    return shift
+
+
+def distributed_config() -> ml_collections.ConfigDict:
+    """The ``distributed`` block: multi-process (multi-host) data parallelism with
+    ``jax.distributed``, off by default (see experiments/README.md).
+
+    Returns:
+      A ConfigDict with ``enabled``, ``coordinator_address``, ``num_processes``, ``process_id`` and
+      ``cpu_collectives``.
+    """
+    distributed = ml_collections.ConfigDict()
+    distributed.enabled = False
+    distributed.coordinator_address = ""  # "host:port" of process 0; "" -> detected (SLURM, MPI, TPU)
+    distributed.num_processes = 0  # 0 -> detected
+    distributed.process_id = -1  # -1 -> detected
+    distributed.cpu_collectives = "gloo"  # CPU backend only
+    return distributed
+
+
+#: Fields that never change a run's numbers (display, locations, sweep and reference metadata).
+NON_RESULT_FIELDS = ("sweep", "reference", "progress_bar", "data.cache_dir", "distributed")
+
+
+def need(cond: bool, field: str, value: Any, allowed: str) -> None:
+    """Raise ``ValueError("config.<field>=<value> is invalid; allowed: <allowed>")`` unless ``cond``."""
+    if not cond:
+        raise ValueError(f"config.{field}={value!r} is invalid; allowed: {allowed}")
+
+
+def positive_int(config: ml_collections.ConfigDict, field: str) -> int:
+    """The value of the dotted ``field`` of ``config``.
+
+    Raises:
+      ValueError: naming the field unless the value is a positive int (bools are refused).
+    """
+    value = config
+    for part in field.split("."):
+        value = value[part]
+    need(isinstance(value, int) and not isinstance(value, bool) and value > 0, field, value, "a positive integer")
+    return value
+
+
+def check_training(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+    """The checks every study's training config passes: sizes, eval/checkpoint intervals, batches over the
+    devices, the shift metric.
+
+    Args:
+      config: a study config (``batch_size``, ``eval_batch_size``, ``num_steps``, ``eval_every``,
+        ``checkpoint_every``, ``data.train_size``, ``data.test_size``, ``shift``).
+      num_devices: the devices a batch is split over; both batch sizes must be multiples of it.
+
+    Raises:
+      ValueError: naming the field, its value and what is allowed, for the first problem found.
+    """
+    for field in ("batch_size", "eval_batch_size", "num_steps", "eval_every", "checkpoint_every",
+                  "data.train_size", "data.test_size"):
+        positive_int(config, field)
+    need(
+        config.checkpoint_every % config.eval_every == 0,
+        "checkpoint_every",
+        config.checkpoint_every,
+        f"a positive multiple of eval_every={config.eval_every} (checkpoints are taken at eval points)",
+    )
+    for field in ("batch_size", "eval_batch_size"):
+        if config[field] % num_devices:
+            raise ValueError(
+                f"config.{field}={config[field]} does not divide over the {num_devices} devices; "
+                f"allowed: a multiple of {num_devices}"
+            )
+    need(config.shift.max_shift >= 0, "shift.max_shift", config.shift.max_shift, "an integer >= 0")
+    need(config.shift.passes >= 1, "shift.passes", config.shift.passes, "an integer >= 1")
+
+
+def result_fields(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The config as a plain dict without the fields in ``NON_RESULT_FIELDS`` (JSON-compatible)."""
+    plain = json.loads(config.to_json_best_effort())
+    for field in NON_RESULT_FIELDS:
+        *parents, leaf = field.split(".")
+        node = plain
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return plain

@@ -1,0 +1,364 @@
+"""CNNs for the downsampling ablation, with one ``downsample`` switch, and their exact im2col
+convolution.
+
+Variants (``model.downsample``), all pooling through jaxpool's Flax modules:
+
+- ``max_pool``: ``MaxPool`` window 2, stride 2 (per spatial dim).
+- ``avg_pool``: ``AvgPool`` window 2, stride 2.
+- ``lp_pool``: ``LPPool`` with ``norm_type=model.lp_norm`` (2), window 2, stride 2 — a window *sum*
+  of x^p, as ``torch.nn.functional.lp_pool1d`` (the paper's "L2 pool").
+- ``blur_pool``: Zhang 2019's anti-aliased max pooling: ``MaxPool`` window 2 stride 1, then
+  ``BlurPool`` stride 2 with a binomial filter of ``model.blur_filter_size`` taps and reflect
+  padding.
+- ``strided_conv``: no pooling; the convolution before each downsampling point gets stride 2.
+- ``subsample``: keep every second element: ``MaxPool`` window 1, stride 2.
+- ``none``: no downsampling; the dense head grows to the full-resolution feature map (its parameter
+  count is reported, not hidden).
+
+Convolutions are written as im2col — the ``prod(kernel)`` shifted, strided slices of the zero-padded
+input concatenated on the feature axis, then one matmul — which is the same linear map as
+``torch.nn.functional.conv{1,2}d`` (cross-correlation, zero padding) but much faster than XLA:CPU's
+convolution for these tiny shapes (measured on the 2-core CPU this study runs on). Initialisation is PyTorch's
+default for ``nn.Conv*d`` and ``nn.Linear``: weights and biases uniform in ``±1/sqrt(fan_in)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxpool
+from experiments.downsampling.flax_pool import flax_downsample_layers
+
+VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+#: ``model.pooling``: which library's pooling the downsampling layers use.
+POOLINGS = ("jaxpool", "flax")
+#: ``model.dtype``: compute dtypes (parameters stay float32).
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+# PyTorch's default weight init, kaiming_uniform(a=sqrt(5)), is uniform with bound 1/sqrt(fan_in):
+# a variance scaling of 1/3 with a uniform distribution (bound sqrt(3 * scale / fan_in)).
+torch_weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
+    """PyTorch's default bias init for a layer with ``fan_in`` inputs: uniform in
+    ``±1/sqrt(fan_in)``."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class Conv(nn.Module):
+    """N-d convolution (cross-correlation) with symmetric zero padding, computed as im2col + matmul.
+
+    Same linear map as ``torch.nn.functional.conv{N}d(x, w, b, stride, padding)`` in channels-last
+    layout.
+
+    Attributes:
+      features: output channels.
+      kernel_size: window size, the same for every spatial dim.
+      strides: stride, the same for every spatial dim.
+      padding: zeros added on both sides of every spatial dim.
+      dtype: compute dtype (the input and the float32 parameters are cast to it); default float32.
+
+    Input ``(B, *spatial, C_in)`` float; output ``(B, *out_spatial, features)`` with ``out = (size
+    + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
+    N, C_in, features)`` and ``bias`` ``(features,)``.
+    """
+
+    features: int
+    kernel_size: int = 3
+    strides: int = 1
+    padding: int = 1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.astype(self.dtype)
+        n = x.ndim - 2
+        k, s, p = self.kernel_size, self.strides, self.padding
+        fan_in = k**n * x.shape[-1]
+        kernel = self.param("kernel", torch_weight_init, (*[k] * n, x.shape[-1], self.features))
+        bias = self.param("bias", torch_bias_init(fan_in), (self.features,))
+        xp = jnp.pad(x, [(0, 0)] + [(p, p)] * n + [(0, 0)])
+        out = [(size + 2 * p - k) // s + 1 for size in x.shape[1:-1]]
+        patches = [
+            xp[
+                (
+                    slice(None),
+                    *(slice(o, o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
+                    slice(None),
+                )
+            ]
+            for offs in itertools.product(range(k), repeat=n)
+        ]
+        cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
+        out = cols @ kernel.astype(self.dtype).reshape(-1, self.features)
+        return out + bias.astype(self.dtype).reshape((1,) * (out.ndim - 1) + (-1,))
+
+
+def torch_dense(features: int, fan_in: int, dtype: Any = jnp.float32) -> nn.Dense:
+    """A Dense layer initialised like ``torch.nn.Linear(fan_in, features)``, computing in ``dtype``
+    (float32 parameters)."""
+    return nn.Dense(
+        features, kernel_init=torch_weight_init, bias_init=torch_bias_init(fan_in), dtype=dtype
+    )
+
+
+def downsample_layers(
+    variant: str, num_dims: int, lp_norm: float, blur_filter_size: int, pooling: str = "jaxpool"
+) -> list[Any]:
+    """The jaxpool modules one downsampling point applies (empty for ``strided_conv`` and ``none``).
+
+    Args:
+      variant: one of ``VARIANTS``.
+      num_dims: number of spatial dims (1 or 2).
+      lp_norm: the ``norm_type`` of ``lp_pool``.
+      blur_filter_size: the ``filter_size`` of ``blur_pool``.
+      pooling: ``"jaxpool"`` (default), or ``"flax"`` for the same layers written with
+        ``flax.linen`` pooling (``flax_pool.py``; used to compare training throughput).
+
+    Returns:
+      A list of Flax modules to apply in order.
+
+    Raises:
+      ValueError: for an unknown variant (the message lists the allowed values).
+      ImportError: if jaxpool's Flax modules (``jaxpool.linen``, or ``BlurPool`` for ``blur_pool``)
+        are missing.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"model.downsample={variant!r} is not one of {list(VARIANTS)}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"model.pooling={pooling!r} is not one of {list(POOLINGS)}")
+    if pooling == "flax":
+        return flax_downsample_layers(variant, num_dims, lp_norm, blur_filter_size)
+    if variant in ("strided_conv", "none"):
+        return []
+    import jaxpool.linen as jpl
+
+    two, one = (2,) * num_dims, (1,) * num_dims
+    if variant == "max_pool":
+        return [jpl.MaxPool(two, strides=two)]
+    if variant == "avg_pool":
+        return [jpl.AvgPool(two, strides=two)]
+    if variant == "lp_pool":
+        return [jpl.LPPool(lp_norm, two, strides=two)]
+    if variant == "subsample":
+        return [jpl.MaxPool(one, strides=two)]
+    if not hasattr(jpl, "BlurPool"):
+        raise ImportError(
+            "model.downsample='blur_pool' needs jaxpool.linen.BlurPool, which this jaxpool lacks"
+        )
+    blur = jpl.BlurPool(strides=2, filter_size=blur_filter_size, num_spatial_dims=num_dims)
+    return [jpl.MaxPool(two, strides=one), blur]
+
+
+def stage_output_spatial(
+    variant: str,
+    spatial: Sequence[int],
+    kernel_size: int = 3,
+    lp_norm: float = 2.0,
+    blur_filter_size: int = 4,
+) -> tuple[int, ...]:
+    """Spatial shape after one stage (convolutions that keep the size, then the downsampling point).
+
+    Asked of the layers themselves: the stride-2 convolution's size (padding ``kernel_size // 2``) from
+    ``jaxpool.pool_output_shape`` (a convolution's output size is a window op's), the pooling layers' from
+    ``jax.eval_shape`` of ``downsample_layers`` (no compute).
+
+    Args:
+      variant: one of ``VARIANTS``.
+      spatial: the spatial shape before the stage.
+      kernel_size: the (odd) kernel size of the stage's convolution (``strided_conv`` only).
+      lp_norm, blur_filter_size: as ``downsample_layers``.
+
+    Returns:
+      The spatial shape after the stage (``spatial`` itself for ``none``).
+
+    Raises:
+      ValueError: jaxpool's own, when the input is too small for the stage (a pooling window larger than the
+        feature map, a reflect padding wider than it), or for an unknown variant.
+    """
+    shape = (1, *spatial, 1)
+    if variant == "strided_conv":
+        return tuple(jaxpool.pool_output_shape(shape, kernel_size, 2, kernel_size // 2)[1:-1])
+    layers = downsample_layers(variant, len(spatial), lp_norm, blur_filter_size)
+
+    def stage(x: jax.Array) -> jax.Array:
+        for layer in layers:
+            x = layer.apply({}, x)
+        return x
+
+    return tuple(jax.eval_shape(stage, jax.ShapeDtypeStruct(shape, jnp.float32)).shape[1:-1])
+
+
+class CNN1D(nn.Module):
+    """The MNIST-1D pooling benchmark net: ``num_stages`` x [conv1d(k, pad 1) -> ReLU -> down] ->
+    linear.
+
+    Matches the ``ConvPooling`` model of Greydanus & Kobak's pooling notebook (PyTorch), in
+    channels-last layout (the flattened head input is ordered (position, channel) rather than
+    (channel, position); with i.i.d. initialisation that is the same model).
+
+    Attributes:
+      downsample: one of ``VARIANTS``.
+      channels: conv width (20 in the paper).
+      num_stages: number of conv stages (2 in the paper).
+      kernel_size: conv kernel size (3).
+      num_classes: logits (10).
+      lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
+      dtype: compute dtype name (``DTYPES``: "float32" or "bfloat16"); parameters are float32.
+      pooling: ``POOLINGS``: jaxpool's modules (default) or the flax.linen equivalents.
+
+    Input ``(B, L, 1)`` float; output logits ``(B, num_classes)`` float32.
+    """
+
+    downsample: str
+    channels: int = 20
+    num_stages: int = 2
+    kernel_size: int = 3
+    num_classes: int = 10
+    lp_norm: float = 2.0
+    blur_filter_size: int = 4
+    dtype: str = "float32"
+    pooling: str = "jaxpool"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        stride = 2 if self.downsample == "strided_conv" else 1
+        dtype = DTYPES[self.dtype]
+        for _ in range(self.num_stages):
+            x = nn.relu(Conv(self.channels, self.kernel_size, stride, self.kernel_size // 2, dtype)(x))
+            # One set of (parameter-free) pooling modules per stage, so each stage has its own name.
+            for layer in downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size, self.pooling):
+                x = layer(x)
+        x = x.reshape(x.shape[0], -1)
+        return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
+
+
+class CNN2D(nn.Module):
+    """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down], then global mean and
+    a dense head.
+
+    Attributes:
+      downsample: one of ``VARIANTS`` (``strided_conv``: the second conv of each stage has stride
+        2).
+      widths: channels per stage, e.g. ``(16, 32)``; the number of stages is its length.
+      num_classes: logits (10).
+      lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
+      dtype, pooling: as ``CNN1D``.
+
+    Input ``(B, H, W, 1)`` float; output float32 logits ``(B, num_classes)``. The global average (a
+    mean over H and W) makes the head the same size for every variant.
+    """
+
+    downsample: str
+    widths: Sequence[int] = (16, 32)
+    num_classes: int = 10
+    lp_norm: float = 2.0
+    blur_filter_size: int = 4
+    dtype: str = "float32"
+    pooling: str = "jaxpool"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        stride = 2 if self.downsample == "strided_conv" else 1
+        dtype = DTYPES[self.dtype]
+        down = downsample_layers(self.downsample, 2, self.lp_norm, self.blur_filter_size, self.pooling)
+        for width in self.widths:
+            x = nn.relu(Conv(width, 3, 1, 1, dtype)(x))
+            x = nn.relu(Conv(width, 3, stride, 1, dtype)(x))
+            for layer in down:
+                x = layer(x)
+        x = jnp.mean(x, axis=(1, 2))
+        return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
+
+
+def init_params(model: nn.Module, example_shape: Sequence[int], seed: int) -> Any:
+    """PyTorch-default initial parameters drawn on the host with NumPy (no compilation).
+
+    Same distribution as the modules' own Flax initialisers (``model.init``): every layer's
+    ``kernel`` and ``bias`` uniform in ``±1/sqrt(fan_in)``, ``fan_in = prod(kernel.shape[:-1])``.
+    Drawing them with NumPy avoids compiling JAX's random-bit generator, which costs seconds per
+    model on CPU.
+
+    Args:
+      model: a module whose every parameter is a ``kernel``/``bias`` pair (``CNN1D``, ``CNN2D``).
+      example_shape: one input's shape ``(*spatial, channels)``.
+      seed: the run seed; values come from ``numpy.random.default_rng(seed)`` in parameter-tree
+        order.
+
+    Returns:
+      A Flax variables dict ``{"params": ...}`` of float32 NumPy arrays.
+
+    Raises:
+      ValueError: if a parameter other than ``kernel``/``bias`` is found.
+    """
+    shapes = jax.eval_shape(
+        model.init, jax.random.key(0), jnp.zeros((1, *example_shape), jnp.float32)
+    )
+    rng = np.random.default_rng(seed)
+
+    def fill(layer: dict[str, Any]) -> dict[str, Any]:
+        if "kernel" not in layer:
+            return {name: fill(sub) for name, sub in layer.items()}
+        if set(layer) - {"kernel", "bias"}:
+            raise ValueError(f"init_params handles kernel/bias layers only, got {sorted(layer)}")
+        bound = 1.0 / math.sqrt(math.prod(layer["kernel"].shape[:-1]))
+        return {
+            name: rng.uniform(-bound, bound, layer[name].shape).astype(np.float32)
+            for name in ("kernel", "bias")
+            if name in layer
+        }
+
+    return {"params": fill(dict(shapes["params"]))}
+
+
+MODELS = ("cnn1d", "cnn2d")
+
+
+def create_model(model: Any, num_classes: int) -> nn.Module:
+    """Build the network that the config's ``model`` section describes.
+
+    Args:
+      model: the ``model`` ConfigDict (``name`` in ``MODELS``, ``downsample`` and the model's
+        fields; optional ``dtype`` and ``pooling``, default "float32" and "jaxpool").
+      num_classes: number of output logits.
+
+    Returns:
+      An unbound Flax module.
+
+    Raises:
+      ValueError: for an unknown ``model.name`` or ``model.downsample``.
+    """
+    if model.downsample not in VARIANTS:
+        raise ValueError(f"model.downsample={model.downsample!r} is not one of {list(VARIANTS)}")
+    common = dict(
+        num_classes=num_classes,
+        lp_norm=float(model.lp_norm),
+        blur_filter_size=int(model.blur_filter_size),
+        dtype=model.get("dtype", "float32"),
+        pooling=model.get("pooling", "jaxpool"),
+    )
+    if model.name == "cnn1d":
+        return CNN1D(
+            model.downsample,
+            channels=model.channels,
+            num_stages=model.num_stages,
+            kernel_size=model.kernel_size,
+            **common,
+        )
+    if model.name == "cnn2d":
+        return CNN2D(model.downsample, widths=tuple(model.widths), **common)
+    raise ValueError(f"model.name={model.name!r} is not one of {list(MODELS)}")

@@ -1,0 +1,108 @@
+"""The command lines, as the Flax examples: config-file flags with overrides, unknown keys and wrong
+types rejected by the parser, invalid values rejected before compute, sweeps split into shards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_flags import tiny_flags
+
+CONFIG = "experiments/downsampling/configs/mnist1d_pooling.py"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, f"--config={CONFIG}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("--config.model.downsampel=max_pool", "downsampel"),  # unknown key
+        ("--config.seed=abc", "seed"),  # wrong type
+        ("--config.num_steps=1.5", "num_steps"),  # float for an int field
+    ],
+)
+def test_parser_rejects_unknown_keys_and_wrong_types(override: str, message: str, tmp_path: Path) -> None:
+    proc = _run("experiments.downsampling.main", f"--workdir={tmp_path}", override)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not (tmp_path / "config.json").exists()  # nothing ran
+
+
+def test_invalid_value_fails_before_compute(tmp_path: Path) -> None:
+    proc = _run("experiments.downsampling.main", f"--workdir={tmp_path}", "--config.model.downsample=maxpool")
+    assert proc.returncode != 0
+    assert "config.model.downsample='maxpool' is invalid; allowed: one of ['max_pool'" in proc.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_train_cli_overrides_and_outputs(tmp_path: Path, data_cache: Path) -> None:
+    work = tmp_path / "run"
+    proc = _run(
+        "experiments.downsampling.main",
+        f"--workdir={work}",
+        "--config.model.downsample=strided_conv",
+        "--config.seed=3",
+        *tiny_flags(data_cache),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "test_acc" in proc.stdout and "params 3310" in proc.stdout
+    saved = json.loads((work / "config.json").read_text())
+    assert saved["seed"] == 3 and saved["model"]["downsample"] == "strided_conv"
+    assert json.loads((work / "result.json").read_text())["final"]["step"] == 20
+
+
+@pytest.mark.slow
+def test_ablate_shards_merge_into_one_summary(tmp_path: Path, data_cache: Path) -> None:
+    grid = [
+        "--config.sweep.downsample=('strided_conv',)",
+        "--config.sweep.seed=(0, 1)",
+        "--config.sweep.train_size=(200,)",
+    ]
+    for shard in ("0/2", "1/2"):
+        proc = _run(
+            "experiments.downsampling.main", "--sweep", f"--workdir={tmp_path}", f"--shard={shard}", *grid,
+            *tiny_flags(data_cache),
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "strided_conv-n200-s0",
+        "strided_conv-n200-s1",
+    ]
+    assert "| strided_conv | 3310 |" in proc.stdout  # the last shard's summary holds both runs
+    assert (tmp_path / "summary.csv").read_text().count("\n") == 2
+
+
+@pytest.mark.slow
+def test_two_fake_devices_train_like_one(tmp_path: Path, data_cache: Path) -> None:
+    """The batch sharded over 2 CPU devices (XLA's host-platform device count) gives the per-eval
+    losses of a 1-device run up to float reduction order."""
+    import os
+
+    records = []
+    for devices in (1, 2):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        work = tmp_path / f"d{devices}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "experiments.downsampling.main", f"--config={CONFIG}", f"--workdir={work}",
+             "--config.model.downsample=max_pool", *tiny_flags(data_cache)],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        lines = (work / "metrics.jsonl").read_text().splitlines()
+        records.append([json.loads(line) for line in lines])
+    for one, two in zip(*records, strict=True):
+        assert one["step"] == two["step"]
+        for key in ("train_loss", "test_loss"):
+            assert abs(one[key] - two[key]) <= 1e-5 * max(1.0, abs(one[key]))

@@ -50,7 +50,13 @@ STEPS_PER_EPOCH = 391  # ceil(50000 / 128)
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """The All-CNN CIFAR-10 study (see the module docstring for the commands and the recipe).
+    """The All-CNN CIFAR-10 study (the module docstring has the recipe and a CPU smoke command)::
+
+        python -m experiments.allcnn_cifar10.main --sweep \
+            --config experiments/allcnn_cifar10/configs/allcnn_cifar10.py --workdir runs/allcnn --config.data.root=ROOT
+
+    Expected (the paper's CIFAR-10 test accuracy without augmentation, %): max_pool (Model C) 90.26,
+    strided_conv 89.81, convpool 90.69, allconv 90.92; not yet reproduced here (no GPU run so far).
 
     Returns:
       A ConfigDict; every field can be overridden on the command line.

@@ -60,8 +60,15 @@ PAPER_TEST_ACC = {
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """The MNIST-1D pooling study (see the module docstring for the command and the expected
-    result).
+    """The MNIST-1D pooling study, the main job (the module docstring has the details and where we differ
+    from the paper)::
+
+        python -m experiments.downsampling.main --sweep --workers 2 \
+            --config experiments/downsampling/configs/mnist1d_pooling.py --workdir runs/mnist1d_pooling
+
+    Expected (final test accuracy %, mean over seeds 0-2, n=1000 / n=5000): max 78.2 / 94.6, avg 74.3 /
+    93.9, L2 79.7 / 94.5, blur 84.3 / 95.8, strided_conv 59.5 / 90.8, subsample 59.5 / 89.9, none 61.0 /
+    90.9 (experiments/results/mnist1d_full/ holds these cells).
 
     Returns:
       A ConfigDict; every field can be overridden on the command line (``--config.seed=1``).

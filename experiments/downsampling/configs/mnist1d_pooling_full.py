@@ -23,7 +23,13 @@ from experiments.downsampling.configs import mnist1d_pooling
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """The default MNIST-1D study with ``sweep.train_size`` set to the paper's six grid points.
+    """The default MNIST-1D study with ``sweep.train_size`` set to the paper's six grid points::
+
+        python -m experiments.downsampling.main --sweep --workers 2 \
+            --config experiments/downsampling/configs/mnist1d_pooling_full.py --workdir runs/mnist1d_full
+
+    Expected: experiments/results/mnist1d_full/summary.md (pooling leads strided_conv and none at every
+    size, by +13.3 points at 1000 examples down to +0.7 at 50,000).
 
     Returns:
       A ConfigDict; every field can be overridden on the command line (``--config.seed=1``).

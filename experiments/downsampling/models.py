@@ -15,18 +15,14 @@ Variants (``model.downsample``), all pooling through jaxpool's Flax modules:
 - ``none``: no downsampling; the dense head grows to the full-resolution feature map (its parameter
   count is reported, not hidden).
 
-Convolutions are written as im2col — the ``prod(kernel)`` shifted, strided slices of the zero-padded
-input concatenated on the feature axis, then one matmul — which is the same linear map as
-``torch.nn.functional.conv{1,2}d`` (cross-correlation, zero padding) but much faster than XLA:CPU's
-convolution for these tiny shapes (measured on the 2-core CPU this study runs on). Initialisation is PyTorch's
-default for ``nn.Conv*d`` and ``nn.Linear``: weights and biases uniform in ``±1/sqrt(fan_in)``.
+Convolutions and the dense head come from ``layers.py`` (exact im2col convolution, PyTorch's default
+initialisation).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -36,85 +32,13 @@ import numpy as np
 
 import jaxpool
 from experiments.downsampling.flax_pool import flax_downsample_layers
+from experiments.downsampling.layers import Conv, torch_dense
 
 VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
 #: ``model.pooling``: which library's pooling the downsampling layers use.
 POOLINGS = ("jaxpool", "flax")
 #: ``model.dtype``: compute dtypes (parameters stay float32).
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-# PyTorch's default weight init, kaiming_uniform(a=sqrt(5)), is uniform with bound 1/sqrt(fan_in):
-# a variance scaling of 1/3 with a uniform distribution (bound sqrt(3 * scale / fan_in)).
-torch_weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
-
-
-def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
-    """PyTorch's default bias init for a layer with ``fan_in`` inputs: uniform in
-    ``±1/sqrt(fan_in)``."""
-    bound = 1.0 / math.sqrt(fan_in)
-
-    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
-class Conv(nn.Module):
-    """N-d convolution (cross-correlation) with symmetric zero padding, computed as im2col + matmul.
-
-    Same linear map as ``torch.nn.functional.conv{N}d(x, w, b, stride, padding)`` in channels-last
-    layout.
-
-    Attributes:
-      features: output channels.
-      kernel_size: window size, the same for every spatial dim.
-      strides: stride, the same for every spatial dim.
-      padding: zeros added on both sides of every spatial dim.
-      dtype: compute dtype (the input and the float32 parameters are cast to it); default float32.
-
-    Input ``(B, *spatial, C_in)`` float; output ``(B, *out_spatial, features)`` with ``out = (size
-    + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
-    N, C_in, features)`` and ``bias`` ``(features,)``.
-    """
-
-    features: int
-    kernel_size: int = 3
-    strides: int = 1
-    padding: int = 1
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = x.astype(self.dtype)
-        n = x.ndim - 2
-        k, s, p = self.kernel_size, self.strides, self.padding
-        fan_in = k**n * x.shape[-1]
-        kernel = self.param("kernel", torch_weight_init, (*[k] * n, x.shape[-1], self.features))
-        bias = self.param("bias", torch_bias_init(fan_in), (self.features,))
-        xp = jnp.pad(x, [(0, 0)] + [(p, p)] * n + [(0, 0)])
-        out = [(size + 2 * p - k) // s + 1 for size in x.shape[1:-1]]
-        patches = [
-            xp[
-                (
-                    slice(None),
-                    *(slice(o, o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
-                    slice(None),
-                )
-            ]
-            for offs in itertools.product(range(k), repeat=n)
-        ]
-        cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
-        out = cols @ kernel.astype(self.dtype).reshape(-1, self.features)
-        return out + bias.astype(self.dtype).reshape((1,) * (out.ndim - 1) + (-1,))
-
-
-def torch_dense(features: int, fan_in: int, dtype: Any = jnp.float32) -> nn.Dense:
-    """A Dense layer initialised like ``torch.nn.Linear(fan_in, features)``, computing in ``dtype``
-    (float32 parameters)."""
-    return nn.Dense(
-        features, kernel_init=torch_weight_init, bias_init=torch_bias_init(fan_in), dtype=dtype
-    )
-
 
 def downsample_layers(
     variant: str, num_dims: int, lp_norm: float, blur_filter_size: int, pooling: str = "jaxpool"

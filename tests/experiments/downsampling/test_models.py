@@ -13,15 +13,8 @@ import pytest
 
 from experiments.common.steps import batch_indices, compiled_functions
 from experiments.downsampling.input_pipeline import load_dataset
-from experiments.downsampling.models import (
-    CNN1D,
-    CNN2D,
-    POOLINGS,
-    VARIANTS,
-    Conv,
-    init_params,
-    stage_output_spatial,
-)
+from experiments.downsampling.layers import Conv
+from experiments.downsampling.models import CNN1D, CNN2D, POOLINGS, VARIANTS, init_params, stage_output_spatial
 from experiments.downsampling.train import STUDY
 from experiments.downsampling.validation import validate_config
 

@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool._geometry import infer_num_spatial_dims, resolve
+from jaxpool._args import SizeError, infer_num_spatial_dims, is_int
+from jaxpool._geometry import resolve
 
 _VALID: set[str] = set()
 _MAX_ELEMENTS = 1 << 22
@@ -41,14 +42,19 @@ def _ints(value: Any) -> list[int]:
 
 
 def tupled(value: Any) -> Any:
-    """Lists (nested) become tuples, so module fields are hashable and print consistently."""
+    """Lists (nested) become tuples, and NumPy/0-d array ints and bools plain Python ones, so module fields are
+    hashable, print consistently, and are never arrays (which Flax would treat as data); others stay as given."""
     if isinstance(value, list | tuple):
         return tuple(tupled(v) for v in value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if is_int(value) and not isinstance(value, jax.core.Tracer):
+        return int(value)
     return value
 
 
 def _shape(n: int, size: Sequence[int], channels_first: Any) -> tuple[int, ...]:
-    return (1, 1, *size) if channels_first is True else (1, *size, 1)
+    return (1, 1, *size) if channels_first is True or channels_first is np.True_ else (1, *size, 1)
 
 
 def _run(fn: Callable[..., Any], shape: tuple[int, ...], args: tuple, kwargs: dict) -> None:
@@ -98,8 +104,8 @@ def validate(
     try:
         _run(fn, shape, args, kwargs)
     except ValueError as err:
-        if geometry is None or _geometry_ok(geometry, shape, channels_first):
-            raise  # not a geometry error at this size: no input can avoid it (e.g. norm_type < 1)
+        if geometry is None or not isinstance(err, SizeError) or _geometry_ok(geometry, shape, channels_first):
+            raise  # not a size-dependent geometry error: no input can avoid it (e.g. norm_type < 1)
         if size < needed:
             return  # the synthetic input is too small to judge: the call checks the real input
         if not _geometry_fails_everywhere(geometry, num_spatial_dims, size, channels_first, big):
@@ -125,6 +131,8 @@ def _geometry_fails_everywhere(
     geometry: dict[str, Any], n: int, size: int, channels_first: Any, period: int
 ) -> bool:
     """Whether ``resolve`` fails for sizes ``size + r`` for every residue ``r`` (mod strides)."""
+    if period > _MAX_TRIALS:
+        return False  # too many residues to try in bounded time: let the call check the real input
     combos: Any = itertools.product(range(period), repeat=n)
     if period**n > _MAX_TRIALS:
         combos = ((r,) * n for r in range(period))

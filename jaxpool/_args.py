@@ -34,8 +34,9 @@ Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
 #: Largest window, stride, dilation, padding, output size or padded extent: the int32 range (jaxpool's indices
 #: are int32, and XLA's dimensions are at least that wide). Anything larger is a ValueError naming the argument.
 MAX_SIZE = int(np.iinfo(np.int32).max)
-#: Largest input rank (NumPy's limit on array dimensions).
-MAX_RANK = 64
+#: Largest input rank. NumPy arrays stop at 64 dims, and the kernels build static masks one rank higher than the
+#: input; 32 leaves room and is far beyond any pooling use (up to 31 spatial dims).
+MAX_RANK = 32
 
 
 
@@ -93,11 +94,12 @@ def as_int(value: Any, name: str, *, minimum: int | None = None, maximum: int = 
         raise TypeError(f"{name}={given} holds {show(value)} of type {type(value).__name__}; {name} takes ints "
                         "(int or np.integer; bool, float, str and bytes are not accepted)")
     v = operator.index(value)
+    where = f"{name}={given}" if given == show(value) else f"{name}={given} holds {show(v)}"
     if minimum is not None and v < minimum:
-        raise ValueError(f"{name}={given} holds {v}; it must be >= {minimum}")
+        raise ValueError(f"{where}: must be >= {minimum}")
     if v > maximum:
-        raise ValueError(f"{name}={given} holds {show(v)}, beyond the largest size jaxpool handles ({maximum}, "
-                         "the int32 range of an array dimension)")
+        why = ", the int32 range of an array dimension" if maximum == MAX_SIZE else ""
+        raise ValueError(f"{where}: beyond the largest value allowed ({maximum}{why})")
     return v
 
 
@@ -147,7 +149,7 @@ def check_dtype(dtype: Any, arg: str = "inputs") -> np.dtype:
 
 
 def check_shape(shape: Any, name: str) -> tuple[int, ...]:
-    """An array shape given by the user (``pool_output_shape``): a sequence of non-negative ints, rank <= 64."""
+    """An array shape given by the user (``pool_output_shape``): a sequence of non-negative ints, rank <= 32."""
     if not is_sequence(shape):
         raise TypeError(f"{name}={show(shape)} must be a sequence of non-negative ints (an array shape), got type "
                         f"{type(shape).__name__}")
@@ -284,27 +286,42 @@ def foreign_name_error(fn_name: str, accepted: Sequence[str], given: Sequence[st
     for key in given:
         if key in _FOREIGN and key not in accepted:
             hint = _FOREIGN[key]
-            if key == "kernel_size" and "filter_size" in accepted:
-                hint = "filter_size"
-            if key in ("kernel_size", "stride") and "output_size" in accepted and "window_shape" not in accepted:
-                hint = "output_size alone (the spatial shape to unpool to)"
+            if key in ("kernel_size", "pool_size") and "window_shape" not in accepted:
+                if "filter_size" in accepted:
+                    hint = "filter_size"
+                elif "indices" in accepted:
+                    hint = "output_size alone (the spatial shape to unpool to; no window is needed)"
+                elif "output_size" in accepted:
+                    hint = "output_size (adaptive pooling fixes the output, not the window; max_pool has a window)"
+                else:
+                    hint = "none: global pooling has no window (max_pool/avg_pool take window_shape)"
+            if key == "stride" and "strides" not in accepted:
+                hint = "none: this op has no stride (max_pool/avg_pool/blur_pool take strides)"
             raise TypeError(f"{fn_name}() got PyTorch's/Keras' argument {key!r}; jaxpool's name is {hint}")
 
 
-def torch_names(fn: Callable[..., Any]) -> Callable[..., Any]:
+def torch_names(fn: Callable[..., Any], display: str | None = None) -> Callable[..., Any]:
     """Decorate a public function so PyTorch/Keras keyword spellings raise a TypeError naming jaxpool's argument.
 
     The signature (``inspect.signature``) and docstring are the function's own; other calls pass through.
+    ``display`` names the callable in the message (default: its ``__name__``).
     """
     accepted = tuple(inspect.signature(fn).parameters)
+    label = display or fn.__name__
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            foreign_name_error(fn.__name__, accepted, kwargs)
+            foreign_name_error(label, accepted, kwargs)
         return fn(*args, **kwargs)
 
     return wrapper
+
+
+def torch_names_init(cls: type) -> type:
+    """:func:`torch_names` for a module class's constructor (linen dataclass fields or an nnx ``__init__``)."""
+    cls.__init__ = torch_names(cls.__init__, cls.__name__)  # type: ignore[method-assign]
+    return cls
 
 
 DOC_WINDOW_ARGS = """

@@ -201,7 +201,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
     for d, ax in enumerate(axes):
         if shape[ax] < 1:
             raise ValueError(
-                f"spatial dim {d} of the input (shape {shape}, layout {_layout(channels_first)}) "
+                f"spatial dim {d} of inputs (shape {shape}, layout {_layout(channels_first)}) "
                 "is empty; adaptive pooling needs at least one element per bin"
             )
     resolved = tuple(shape[ax] if o is None else o for ax, o in zip(axes, sizes, strict=False))

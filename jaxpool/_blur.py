@@ -144,7 +144,7 @@ def blur_pool(
     for d, ax in enumerate(axes):
         if shape[ax] < 1:
             raise ValueError(
-                f"spatial dim {d} of the input (shape {shape}, layout {layout}) is empty"
+                f"spatial dim {d} of inputs (shape {shape}, layout {layout}) is empty"
             )
         if mode == "reflect" and hi > shape[ax] - 1:
             raise ValueError(

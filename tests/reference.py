@@ -360,8 +360,9 @@ def _layout_axes(ndim: int, n: int, channels_first: bool) -> tuple:
 
 
 def _planes(x: np.ndarray, batch: tuple, feature: int, spatial: tuple) -> np.ndarray:
+    count = math.prod(x.shape[a] for a in batch) * x.shape[feature]
     return np.transpose(x, list(batch) + [feature] + list(spatial)).reshape(
-        (-1,) + tuple(x.shape[a] for a in spatial))
+        (count,) + tuple(x.shape[a] for a in spatial))
 
 
 def _unplanes(planes: np.ndarray, x_shape: tuple, batch: tuple, feature: int, channels_first: bool,
@@ -455,6 +456,7 @@ def unpool_reference(values, indices, output_size, *, channels_first=False) -> n
     """Max unpooling by loops: each value at its index in its plane (the maximum of duplicates, NaN first),
     indices outside the plane ignored, zeros elsewhere; dtype of ``values``."""
     values, indices = np.asarray(values), np.asarray(indices)
+    result_dtype(values.dtype, "max")
     if values.shape != indices.shape or not jnp.issubdtype(indices.dtype, jnp.integer):
         raise ValueError("values and integer indices of one shape are needed")
     sizes = (int(output_size),) * (values.ndim - 2) if _is_int(output_size) else tuple(output_size)

@@ -35,6 +35,7 @@ from jaxpool._args import (
     check_inputs,
     check_int32_extent,
     check_output_size,
+    infer_num_spatial_dims,
     result_dtype,
     spatial_axes_for,
     torch_names,
@@ -194,7 +195,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
     """Validate before compute; return the array, its spatial axes, the resolved output sizes."""
     arr, shape, _ = check_inputs(inputs)
     sizes = check_output_size(output_size)
-    n = len(shape) - 2 if isinstance(sizes, int) else len(sizes)
+    n = infer_num_spatial_dims(len(shape), sizes)
     axes = spatial_axes_for(len(shape), n, channels_first, arg="output_size")
     if isinstance(sizes, int):
         sizes = (sizes,) * n

@@ -192,8 +192,12 @@ def check_inputs(inputs: Any, name: str = "inputs") -> tuple[Any, tuple[int, ...
     return inputs, shape, dtype
 
 
-def infer_num_spatial_dims(ndim: int, *specs: Any) -> int:
-    """N from the first tuple among ``specs`` (window_shape, strides, dilation), else ``ndim - 2`` (SPEC §1)."""
+def infer_num_spatial_dims(ndim: int, *specs: Any, explicit: int | None = None) -> int:
+    """The spatial-dims rule of every op (SPEC §1): N is ``explicit`` (a validated ``num_spatial_dims``) if
+    given, else the length of the first sequence among ``specs`` (window_shape, strides, dilation; output_size),
+    else ``ndim - 2`` (one batch and one feature axis)."""
+    if explicit is not None:
+        return explicit
     for spec in specs:
         if spec is not None and is_sequence(spec):
             return len(spec)

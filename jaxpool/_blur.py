@@ -33,6 +33,7 @@ from jaxpool._args import (
     check_flag,
     check_inputs,
     check_num_spatial_dims,
+    infer_num_spatial_dims,
     int_tuple,
     is_sequence,
     result_dtype,
@@ -70,9 +71,7 @@ def check_args(
     if not isinstance(padding, str) or padding.lower() not in PADDING_MODES:
         raise ValueError(f"padding={show(padding)} must be one of {PADDING_MODES}")
     check_flag(channels_first, "channels_first")
-    n = check_num_spatial_dims(num_spatial_dims)
-    if n is None:
-        n = len(strides) if is_sequence(strides) else ndim - 2
+    n = infer_num_spatial_dims(ndim, strides, explicit=check_num_spatial_dims(num_spatial_dims))
     if is_sequence(strides) and len(strides) != n:
         raise ValueError(
             f"strides={show(strides)} has length {len(strides)}, but num_spatial_dims={n}; "

@@ -14,7 +14,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxpool._adaptive import adaptive_avg_pool, adaptive_max_pool
-from jaxpool._args import check_flag, check_inputs, check_num_spatial_dims, spatial_axes_for, torch_names
+from jaxpool._args import (
+    check_flag,
+    check_inputs,
+    check_num_spatial_dims,
+    infer_num_spatial_dims,
+    spatial_axes_for,
+    torch_names,
+)
 
 Array = jax.Array
 
@@ -24,9 +31,7 @@ def _global_prepare(
 ) -> tuple[int, tuple[int, ...]]:
     check_flag(keepdims, "keepdims")
     _, shape, _ = check_inputs(inputs)
-    n = check_num_spatial_dims(num_spatial_dims)
-    if n is None:
-        n = len(shape) - 2
+    n = infer_num_spatial_dims(len(shape), explicit=check_num_spatial_dims(num_spatial_dims))
     return n, spatial_axes_for(len(shape), n, channels_first, arg="num_spatial_dims")
 
 

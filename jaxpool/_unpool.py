@@ -34,7 +34,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool._args import check_flag, check_inputs, check_int32_extent, check_output_size, spatial_axes_for, torch_names
+from jaxpool._args import (
+    check_flag,
+    check_inputs,
+    check_int32_extent,
+    check_output_size,
+    infer_num_spatial_dims,
+    spatial_axes_for,
+    torch_names,
+)
 from jaxpool._args import identity as _identity
 
 Array = jax.Array
@@ -156,7 +164,7 @@ def max_unpool(
         raise ValueError(f"values shape {vshape} and indices shape {ishape} must be equal")
     channels_first = check_flag(channels_first, "channels_first")
     sizes = check_output_size(output_size)
-    n = len(vshape) - 2 if isinstance(sizes, int) else len(sizes)
+    n = infer_num_spatial_dims(len(vshape), sizes)
     axes = spatial_axes_for(len(vshape), n, channels_first, arg="output_size")
     sizes = (sizes,) * n if isinstance(sizes, int) else sizes
     if any(s is None for s in sizes):

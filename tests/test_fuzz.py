@@ -419,7 +419,7 @@ def run_example(case: dict, style: str) -> str:
 
 
 def _examples() -> int:
-    return max(4, settings().max_examples // 4)
+    return max(4, settings().max_examples // 8)
 
 
 @pytest.fixture(scope="module", autouse=True)

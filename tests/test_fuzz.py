@@ -13,7 +13,8 @@ wall-clock guard that turns a hang into a failure:
   (and shape and dtype).
 
 Outcomes are counted (calls, valid results checked, clean errors, anything else) and printed at the end of the
-module, and written as JSON to ``$JAXPOOL_FUZZ_REPORT`` if set. Anything else fails the example at once. The
+module, and written as JSON to ``$JAXPOOL_FUZZ_REPORT`` if set (after every call, so a long run can be read
+while it goes). Anything else fails the example at once. The
 default profile draws a few examples per op (seconds to a minute); ``--hypothesis-profile=thorough`` many more.
 """
 
@@ -372,7 +373,21 @@ def _names_an_argument(message: str, name: str, kw: dict) -> bool:
 
 
 def run_example(case: dict, style: str) -> str:
-    """Call once and classify: 'value' (checked against the reference), 'error' (clean), or fail."""
+    """Call once, classify ('value': checked against the reference; 'error': clean) or fail; keep the counts."""
+    try:
+        return _run_example(case, style)
+    finally:
+        _write_counts()
+
+
+def _write_counts() -> None:
+    path = os.environ.get("JAXPOOL_FUZZ_REPORT")
+    if path:
+        with open(path, "w") as fh:
+            json.dump(dict(COUNTS), fh, indent=1)
+
+
+def _run_example(case: dict, style: str) -> str:
     name, x, xnp = case["name"], case["x"], case["xnp"]
     if name == "pool_output_shape":
         x = Drawn(np.shape(xnp) if xnp is not None else (1, 4, 1), False) if not case["x"].bad else case["x"]
@@ -427,10 +442,7 @@ def report_counts():
     yield
     text = ", ".join(f"{k}: {COUNTS[k]}" for k in ("calls", "valid results checked", "clean errors", "other"))
     print(f"\nfuzz outcomes: {text}")
-    path = os.environ.get("JAXPOOL_FUZZ_REPORT")
-    if path:
-        with open(path, "w") as fh:
-            json.dump(dict(COUNTS), fh, indent=1)
+    _write_counts()
 
 
 def test_every_public_function_is_fuzzed():

@@ -27,8 +27,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool._geometry import LAYOUT_FIRST, LAYOUT_LAST, _as_int, check_dtype, spatial_axes_for
-from jaxpool._max import _identity
+from jaxpool._args import (
+    LAYOUT_FIRST,
+    LAYOUT_LAST,
+    accumulation_dtype,
+    check_flag,
+    check_inputs,
+    check_int32_extent,
+    check_output_size,
+    infer_num_spatial_dims,
+    result_dtype,
+    spatial_axes_for,
+    torch_names,
+)
+from jaxpool._args import identity as _identity
 
 Array = jax.Array
 OutputSize = int | Sequence[int | None]
@@ -161,10 +173,7 @@ def _flat_indices(
     for ax in reversed(axes):
         mult[ax] = m
         m *= shape[ax]
-    if m > np.iinfo(np.int32).max:
-        raise ValueError(
-            f"the spatial extent of the input ({m} elements) does not fit int32 indices"
-        )
+    check_int32_extent(m, f"the spatial extent of the input (shape {tuple(shape)})")
     # Start from the positions of the untouched axes (kept dims), then refine pass by pass.
     idx = jnp.zeros((1,) * len(shape), jnp.int32)
     for ax in axes:
@@ -182,50 +191,22 @@ def _layout(channels_first: bool) -> str:
     return LAYOUT_FIRST if channels_first else LAYOUT_LAST
 
 
-def check_output_size(output_size: Any, ndim: int | None = None) -> tuple[int | None, ...] | int:
-    """Validate ``output_size``: a positive int, or a sequence of positive ints / ``None``."""
-    if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
-        if output_size < 1:
-            raise ValueError(f"output_size={output_size!r} must be positive")
-        return int(output_size)
-    if (
-        not isinstance(output_size, Sequence)
-        or isinstance(output_size, str)
-        or len(output_size) == 0
-    ):
-        raise TypeError(
-            f"output_size must be a positive int or a non-empty sequence of positive ints or None, "
-            f"got {output_size!r}"
-        )
-    sizes: list[int | None] = []
-    for o in output_size:
-        if o is None:
-            sizes.append(None)
-            continue
-        o = _as_int(o, "output_size")
-        if o < 1:
-            raise ValueError(f"output_size={tuple(output_size)!r} must hold positive ints or None")
-        sizes.append(o)
-    return tuple(sizes)
-
-
 def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array, tuple, tuple]:
     """Validate before compute; return the array, its spatial axes, the resolved output sizes."""
-    shape = np.shape(inputs)
-    check_dtype(inputs.dtype if hasattr(inputs, "dtype") else jnp.asarray(inputs).dtype)
+    arr, shape, _ = check_inputs(inputs)
     sizes = check_output_size(output_size)
-    n = len(shape) - 2 if isinstance(sizes, int) else len(sizes)
+    n = infer_num_spatial_dims(len(shape), sizes)
     axes = spatial_axes_for(len(shape), n, channels_first, arg="output_size")
     if isinstance(sizes, int):
         sizes = (sizes,) * n
     for d, ax in enumerate(axes):
         if shape[ax] < 1:
             raise ValueError(
-                f"spatial dim {d} of the input (shape {shape}, layout {_layout(channels_first)}) "
+                f"spatial dim {d} of inputs (shape {shape}, layout {_layout(channels_first)}) "
                 "is empty; adaptive pooling needs at least one element per bin"
             )
     resolved = tuple(shape[ax] if o is None else o for ax, o in zip(axes, sizes, strict=False))
-    return jnp.asarray(inputs), axes, resolved
+    return jnp.asarray(arr), axes, resolved
 
 
 def _out_shape(
@@ -239,10 +220,11 @@ def _out_shape(
 
 def _mean_dtypes(dtype: np.dtype) -> tuple[np.dtype, np.dtype]:
     """(result dtype as ``jnp.mean``, accumulation dtype: float32 for float16/bfloat16)."""
-    out = np.dtype(jax.eval_shape(jnp.mean, jax.ShapeDtypeStruct((1,), dtype)).dtype)
-    return out, (np.dtype(np.float32) if jnp.finfo(out).bits < 32 else out)
+    out = result_dtype(dtype, jnp.mean)
+    return out, accumulation_dtype(out)
 
 
+@torch_names
 def adaptive_avg_pool(
     inputs: Any, output_size: OutputSize, *, channels_first: bool = False
 ) -> Array:
@@ -290,8 +272,7 @@ def adaptive_avg_pool(
 def _adaptive_extreme(
     inputs: Any, output_size: Any, channels_first: Any, return_indices: Any, take_max: bool
 ) -> Array | tuple[Array, Array]:
-    if not isinstance(return_indices, (bool, np.bool_)):
-        raise TypeError(f"return_indices must be a bool, got {return_indices!r}")
+    return_indices = check_flag(return_indices, "return_indices")
     x, axes, sizes = _prepare(inputs, output_size, channels_first)
     out_shape = _out_shape(x.shape, axes, sizes)
     if jnp.issubdtype(x.dtype, jnp.floating):
@@ -308,6 +289,7 @@ def _adaptive_extreme(
     return y, _flat_indices(passes, positions, x.shape, axes, out_shape)
 
 
+@torch_names
 def adaptive_max_pool(
     inputs: Any,
     output_size: OutputSize,

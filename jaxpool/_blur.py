@@ -25,17 +25,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpool import _windows
-from jaxpool._geometry import (
+from jaxpool._args import (
     LAYOUT_FIRST,
     LAYOUT_LAST,
-    _int_tuple,
-    check_dtype,
-    resolve,
+    accumulation_dtype,
+    as_int,
+    check_flag,
+    check_inputs,
+    check_num_spatial_dims,
+    infer_num_spatial_dims,
+    int_tuple,
+    is_sequence,
+    result_dtype,
+    show,
     spatial_axes_for,
+    torch_names,
 )
+from jaxpool._geometry import resolve
 
 Array = jax.Array
 PADDING_MODES = ("reflect", "zero")
+#: Widest binomial filter: its weights ``C(f-1, k) / 2**(f-1)`` need ``2**(f-1)`` finite in float64.
+MAX_FILTER_SIZE = 1024
 
 
 def binomial_filter(filter_size: int) -> np.ndarray:
@@ -47,18 +58,6 @@ def binomial_filter(filter_size: int) -> np.ndarray:
     return np.array([math.comb(n, k) for k in range(filter_size)], dtype=np.float64) / 2.0**n
 
 
-def _check_num_spatial_dims(num_spatial_dims: Any, ndim: int | None) -> int | None:
-    if num_spatial_dims is None:
-        return None
-    if isinstance(num_spatial_dims, bool) or not isinstance(num_spatial_dims, (int, np.integer)):
-        raise TypeError(
-            f"num_spatial_dims must be a positive int or None, got {num_spatial_dims!r}"
-        )
-    if num_spatial_dims < 1:
-        raise ValueError(f"num_spatial_dims={num_spatial_dims} must be a positive int or None")
-    return int(num_spatial_dims)
-
-
 def check_args(
     strides: Any,
     filter_size: Any,
@@ -68,36 +67,24 @@ def check_args(
     ndim: int,
 ) -> tuple[int, tuple[int, ...], int, str]:
     """Validate ``blur_pool``'s arguments for rank ``ndim``; return (N, strides, f, padding)."""
-    if isinstance(filter_size, bool) or not isinstance(filter_size, (int, np.integer)):
-        raise TypeError(f"filter_size must be a positive int, got {filter_size!r}")
-    if filter_size < 1:
-        raise ValueError(
-            f"filter_size={filter_size} must be a positive int (3 -> [1, 2, 1], 4 -> [1, 3, 3, 1])"
-        )
+    f = as_int(filter_size, "filter_size", minimum=1, maximum=MAX_FILTER_SIZE)
     if not isinstance(padding, str) or padding.lower() not in PADDING_MODES:
-        raise ValueError(f"padding={padding!r} must be one of {PADDING_MODES}")
-    if not isinstance(channels_first, (bool, np.bool_)):
-        raise TypeError(f"channels_first must be a bool, got {channels_first!r}")
-    n = _check_num_spatial_dims(num_spatial_dims, ndim)
-    if n is None:
-        n = (
-            len(strides)
-            if isinstance(strides, Sequence) and not isinstance(strides, str)
-            else ndim - 2
-        )
-    if isinstance(strides, Sequence) and not isinstance(strides, str) and len(strides) != n:
+        raise ValueError(f"padding={show(padding)} must be one of {PADDING_MODES}")
+    check_flag(channels_first, "channels_first")
+    n = infer_num_spatial_dims(ndim, strides, explicit=check_num_spatial_dims(num_spatial_dims))
+    if is_sequence(strides) and len(strides) != n:
         raise ValueError(
-            f"strides={strides!r} has length {len(strides)}, but num_spatial_dims={n}; "
+            f"strides={show(strides)} has length {len(strides)}, but num_spatial_dims={n}; "
             f"give an int or {n} ints"
         )
-    strides_t = _int_tuple(strides, "strides", n)
-    if strides_t is None:
+    if strides is None:
         raise TypeError("strides must be an int or a sequence of N ints, got None")
-    if any(s < 1 for s in strides_t):
-        raise ValueError(f"strides={strides!r} must be positive in every dim")
-    return n, strides_t, int(filter_size), padding.lower()
+    strides_t = int_tuple(strides, "strides", max(n, 1))
+    assert strides_t is not None
+    return n, strides_t, f, padding.lower()
 
 
+@torch_names
 def blur_pool(
     inputs: Any,
     strides: int | Sequence[int] = 2,
@@ -140,13 +127,13 @@ def blur_pool(
     Raises:
       TypeError: non-int ``strides``/``filter_size``/``num_spatial_dims``, non-bool
         ``channels_first``, complex inputs.
-      ValueError: non-positive ``strides``/``filter_size``/``num_spatial_dims``, a ``strides``
+      ValueError: non-positive ``strides``/``filter_size``/``num_spatial_dims``, ``filter_size`` above
+        1024 (its weights overflow float64), ``strides`` above 2**31 - 1, a ``strides``
         tuple whose length is not N, an unknown ``padding``, an input of too low rank, an empty
         spatial dim, or reflect padding wider than the input (``f//2 > size - 1``; use
         ``padding="zero"`` or a smaller filter).
     """
-    shape = np.shape(inputs)
-    check_dtype(inputs.dtype if hasattr(inputs, "dtype") else jnp.asarray(inputs).dtype)
+    arr, shape, _ = check_inputs(inputs)
     n, strides_t, f, mode = check_args(
         strides, filter_size, padding, channels_first, num_spatial_dims, len(shape)
     )
@@ -156,7 +143,7 @@ def blur_pool(
     for d, ax in enumerate(axes):
         if shape[ax] < 1:
             raise ValueError(
-                f"spatial dim {d} of the input (shape {shape}, layout {layout}) is empty"
+                f"spatial dim {d} of inputs (shape {shape}, layout {layout}) is empty"
             )
         if mode == "reflect" and hi > shape[ax] - 1:
             raise ValueError(
@@ -164,9 +151,9 @@ def blur_pool(
                 f"wider than the input allows (size {shape[ax]}, at most {shape[ax] - 1}); "
                 "use padding='zero' or a smaller filter_size"
             )
-    x = jnp.asarray(inputs)
-    out_dtype = jax.eval_shape(jnp.mean, jax.ShapeDtypeStruct((1,), x.dtype)).dtype
-    acc = np.dtype(np.float32) if jnp.finfo(out_dtype).bits < 32 else np.dtype(out_dtype)
+    x = jnp.asarray(arr)
+    out_dtype = result_dtype(x.dtype, jnp.mean)
+    acc = accumulation_dtype(out_dtype)
     x = x.astype(acc)
     if mode == "reflect" and f > 1:
         pads = [(0, 0)] * x.ndim

@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool._geometry import infer_num_spatial_dims, resolve
+from jaxpool._args import MAX_RANK, SizeError, infer_num_spatial_dims, is_int, is_sequence
+from jaxpool._geometry import resolve
 
 _VALID: set[str] = set()
 _MAX_ELEMENTS = 1 << 22
@@ -41,14 +42,19 @@ def _ints(value: Any) -> list[int]:
 
 
 def tupled(value: Any) -> Any:
-    """Lists (nested) become tuples, so module fields are hashable and print consistently."""
+    """Lists (nested) become tuples, and NumPy/0-d array ints and bools plain Python ones, so module fields are
+    hashable, print consistently, and are never arrays (which Flax would treat as data); others stay as given."""
     if isinstance(value, list | tuple):
         return tuple(tupled(v) for v in value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if is_int(value) and not isinstance(value, jax.core.Tracer):
+        return int(value)
     return value
 
 
 def _shape(n: int, size: Sequence[int], channels_first: Any) -> tuple[int, ...]:
-    return (1, 1, *size) if channels_first is True else (1, *size, 1)
+    return (1, 1, *size) if channels_first is True or channels_first is np.True_ else (1, *size, 1)
 
 
 def _run(fn: Callable[..., Any], shape: tuple[int, ...], args: tuple, kwargs: dict) -> None:
@@ -96,10 +102,18 @@ def validate(
     size = min(needed, cap)
     shape = _shape(num_spatial_dims, (size,) * num_spatial_dims, channels_first)
     try:
-        _run(fn, shape, args, kwargs)
+        if geometry is None:
+            _run(fn, shape, args, kwargs)
+        else:
+            # The geometry is checked without tracing the kernel (whose size grows with the window), the other
+            # arguments by tracing the function with a one-element window.
+            resolve(shape, channels_first=channels_first, **geometry)
+            trivial = {"window_shape": (1,) * num_spatial_dims, "strides": None, "padding": "VALID",
+                       "dilation": None, "ceil_mode": False}
+            _run(fn, shape, args, {**kwargs, **trivial})
     except ValueError as err:
-        if geometry is None or _geometry_ok(geometry, shape, channels_first):
-            raise  # not a geometry error at this size: no input can avoid it (e.g. norm_type < 1)
+        if geometry is None or not isinstance(err, SizeError) or _geometry_ok(geometry, shape, channels_first):
+            raise  # not a size-dependent geometry error: no input can avoid it (e.g. norm_type < 1)
         if size < needed:
             return  # the synthetic input is too small to judge: the call checks the real input
         if not _geometry_fails_everywhere(geometry, num_spatial_dims, size, channels_first, big):
@@ -125,6 +139,8 @@ def _geometry_fails_everywhere(
     geometry: dict[str, Any], n: int, size: int, channels_first: Any, period: int
 ) -> bool:
     """Whether ``resolve`` fails for sizes ``size + r`` for every residue ``r`` (mod strides)."""
+    if period > _MAX_TRIALS:
+        return False  # too many residues to try in bounded time: let the call check the real input
     combos: Any = itertools.product(range(period), repeat=n)
     if period**n > _MAX_TRIALS:
         combos = ((r,) * n for r in range(period))
@@ -137,11 +153,9 @@ def _geometry_fails_everywhere(
 
 def window_num_spatial_dims(window_shape: Any, strides: Any, dilation: Any, padding: Any) -> int:
     """N as a window module's fields imply it (SPEC §1); else the padding's length, else 1."""
-    if isinstance(padding, Sequence) and not isinstance(padding, str):
-        default = len(padding)
-    else:
-        default = 1
-    return max(1, infer_num_spatial_dims(default + 2, window_shape, strides, dilation))
+    default = len(padding) if is_sequence(padding) else 1
+    n = infer_num_spatial_dims(min(default, MAX_RANK - 2) + 2, window_shape, strides, dilation)
+    return n if 1 <= n <= MAX_RANK - 2 else 1  # else the function rejects the lengths on its own
 
 
 _GEOMETRY_KEYS = ("window_shape", "strides", "padding", "dilation", "ceil_mode")
@@ -179,12 +193,10 @@ def spec_num_spatial_dims(spec: Any, num_spatial_dims: Any = None) -> int:
     """N for the synthetic input of a module: ``num_spatial_dims`` if a positive int, else
     ``len(spec)`` if
     ``spec`` is a sequence, else 1."""
-    if (
-        isinstance(num_spatial_dims, int)
-        and not isinstance(num_spatial_dims, bool)
-        and num_spatial_dims > 0
-    ):
-        return num_spatial_dims
-    if isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) > 0:
+    # Bounded by MAX_RANK: a synthetic input is built with this many dims (an unbounded value would allocate
+    # before the function could reject it).
+    if is_int(num_spatial_dims) and 0 < int(num_spatial_dims) <= MAX_RANK - 2:
+        return int(num_spatial_dims)
+    if is_sequence(spec) and 0 < len(spec) <= MAX_RANK - 2:
         return len(spec)
     return 1

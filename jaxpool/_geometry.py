@@ -4,7 +4,9 @@ Every op, gradient and module turns its user-facing arguments (``window_shape``,
 ``dilation``, ``ceil_mode``, ``channels_first``) into a :class:`PoolGeometry` through :func:`resolve`. That
 function validates them (SPEC §6), resolves string padding the way ``lax.padtype_to_pads`` does, computes the
 output size with PyTorch's ``ceil_mode`` rule (SPEC §2), and checks that every window samples at least one input
-position (SPEC §3). Average-pooling divisors are computed here too, in closed form per axis.
+position (SPEC §3), in closed form. Average-pooling divisors are computed here too, in closed form per axis.
+:func:`prepare` is the entry of every window op: the input check of ``_args`` and then :func:`resolve`.
+Argument checks themselves (ints, flags, bounds, the spatial-dims rule) live in ``_args``.
 
 Nothing in this module touches array data: everything is static Python/NumPy arithmetic on shapes, so errors
 are raised before any compute and under ``jit`` the results are compile-time constants.
@@ -13,15 +15,31 @@ are raised before any compute and under ``jit`` the results are compile-time con
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-LAYOUT_LAST = "(*batch, *spatial, features)"
-LAYOUT_FIRST = "(*batch, features, *spatial)"
+from jaxpool._args import (  # noqa: F401  (check_dtype, infer_num_spatial_dims, LAYOUT_*: re-exported)
+    LAYOUT_FIRST,
+    LAYOUT_LAST,
+    MAX_SIZE,
+    SizeError,
+    as_int,
+    check_dtype,
+    check_flag,
+    check_inputs,
+    check_shape,
+    infer_num_spatial_dims,
+    int_tuple,
+    is_int,
+    is_sequence,
+    show,
+    spatial_axes_for,
+    torch_names,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,10 +81,17 @@ class AxisGeometry:
         return max(self.size + self.low + self.high, last)
 
     def counts(self, include_pad: bool) -> np.ndarray:
-        """Per-output number of sampled positions inside the input (or inside the padded extent)."""
+        """Per-output number of sampled positions inside the input (or inside the padded extent).
+
+        Closed form per output (no loop over the window): the offsets ``k`` in ``[0, window)`` with
+        ``lo <= start + k * dilation < hi`` form one run ``[ceil((lo - start) / d), floor((hi - 1 - start) / d)]``.
+        """
         lo, hi = (-self.low, self.size + self.high) if include_pad else (0, self.size)
-        pos = self.positions(0)[:, None] + np.arange(self.window)[None, :] * self.dilation
-        return ((pos >= lo) & (pos < hi)).sum(axis=1)
+        start = self.positions(0)
+        d = self.dilation
+        first = np.maximum(0, -((start - lo) // d))
+        last = np.minimum(self.window - 1, (hi - 1 - start) // d)
+        return np.maximum(0, last - first + 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,66 +124,6 @@ class PoolGeometry:
         return tuple(shape)
 
 
-def _as_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        try:
-            return operator.index(value)
-        except TypeError:
-            raise TypeError(
-                f"{name} must be a static Python int, got {value!r} of type {type(value).__name__}; "
-                "pass concrete ints (traced values cannot set pooling geometry)"
-            ) from None
-    return int(value)
-
-
-def _int_tuple(value: Any, name: str, n: int | None) -> tuple[int, ...] | None:
-    """Normalise an int-or-sequence argument; returns None for ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value),) * (n if n is not None else 1)
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}")
-    out = tuple(_as_int(v, name) for v in value)
-    if n is not None and len(out) != n:
-        raise ValueError(
-            f"{name}={value!r} has length {len(out)}, but the pooling has {n} spatial dims "
-            f"(set by the first tuple among window_shape, strides, dilation)"
-        )
-    return out
-
-
-def infer_num_spatial_dims(ndim: int, *specs: Any) -> int:
-    """N from the first tuple among ``specs`` (window_shape, strides, dilation), else ``ndim - 2`` (SPEC §1)."""
-    for spec in specs:
-        if spec is not None and not (isinstance(spec, (int, np.integer)) and not isinstance(spec, bool)):
-            if isinstance(spec, Sequence) and not isinstance(spec, str):
-                return len(spec)
-    return ndim - 2
-
-
-def spatial_axes_for(
-    ndim: int, num_spatial_dims: int, channels_first: bool, *, arg: str = "window_shape"
-) -> tuple[int, ...]:
-    """Positions of the spatial axes in an input of rank ``ndim`` (one feature axis, any batch axes)."""
-    if not isinstance(channels_first, (bool, np.bool_)):
-        raise TypeError(f"channels_first must be a bool, got {channels_first!r}")
-    layout = LAYOUT_FIRST if channels_first else LAYOUT_LAST
-    if num_spatial_dims < 1:
-        raise ValueError(
-            f"{arg} implies {num_spatial_dims} spatial dims for an input of rank {ndim}; at least 1 is needed; "
-            f"the layout is {layout}"
-        )
-    if ndim < num_spatial_dims + 1:
-        raise ValueError(
-            f"{arg} implies {num_spatial_dims} spatial dims, but the input has rank {ndim}; the expected layout "
-            f"is {layout}, so the input needs rank >= {num_spatial_dims + 1}"
-        )
-    if channels_first:
-        return tuple(range(ndim - num_spatial_dims, ndim))
-    return tuple(range(ndim - 1 - num_spatial_dims, ndim - 1))
-
-
 def _resolve_padding(
     padding: Any, sizes: Sequence[int], effs: Sequence[int], strides: Sequence[int]
 ) -> list[tuple[int, int]]:
@@ -175,33 +140,90 @@ def _resolve_padding(
                 small, big = total // 2, total - total // 2
                 pads.append((small, big) if mode == "SAME" else (big, small))
             return pads
-        raise ValueError(f"padding={padding!r} is not one of 'VALID', 'SAME', 'SAME_LOWER', an int, "
+        raise ValueError(f"padding={show(padding)} is not one of 'VALID', 'SAME', 'SAME_LOWER', an int, "
                          "N ints or N (low, high) pairs")
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        pads = [(int(padding), int(padding))] * n
-    elif isinstance(padding, Sequence):
-        if len(padding) != n:
+    if is_int(padding):
+        p = as_int(padding, "padding", minimum=0)
+        return [(p, p)] * n
+    if not is_sequence(padding):
+        raise TypeError(f"padding={show(padding)} must be a string, an int, N ints or N (low, high) pairs, got type "
+                        f"{type(padding).__name__}")
+    if len(padding) != n:
+        raise ValueError(
+            f"padding={show(padding)} has {len(padding)} entries, but the pooling has {n} spatial dims; "
+            "give an int, N ints or N (low, high) pairs"
+        )
+    pads = []
+    for p in padding:
+        if is_int(p):
+            v = as_int(p, "padding", minimum=0, what=show(padding))
+            pads.append((v, v))
+        elif is_sequence(p) and len(p) == 2:
+            pads.append(tuple(as_int(v, "padding", minimum=0, what=show(padding)) for v in p))
+        else:
             raise ValueError(
-                f"padding={padding!r} has {len(padding)} entries, but the pooling has {n} spatial dims; "
-                "give an int, N ints or N (low, high) pairs"
+                f"padding={show(padding)} has a malformed entry {show(p)}; each entry must be an int or a "
+                "(low, high) pair of ints"
             )
-        pads = []
-        for p in padding:
-            if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
-                pads.append((int(p), int(p)))
-            elif isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2:
-                pads.append((_as_int(p[0], "padding"), _as_int(p[1], "padding")))
-            else:
-                raise ValueError(
-                    f"padding={padding!r} has a malformed entry {p!r}; each entry must be an int or a "
-                    "(low, high) pair"
-                )
-    else:
-        raise TypeError(f"padding={padding!r} must be a string, an int, N ints or N (low, high) pairs")
-    for lo, hi in pads:
-        if lo < 0 or hi < 0:
-            raise ValueError(f"padding={padding!r} is negative; padding must be >= 0")
     return pads
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """``sum(floor((a * i + b) / m) for i in range(n))`` in O(log m) steps (Euclid-like; any ints, m > 0)."""
+    total = 0
+    if n <= 0:
+        return 0
+    qa, a = divmod(a, m)
+    qb, b = divmod(b, m)
+    total += qa * (n * (n - 1) // 2) + qb * n
+    while True:
+        if a >= m:
+            total += (n * (n - 1) // 2) * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        top = a * n + b
+        if top < m:
+            return total
+        n, b = divmod(top, m)
+        m, a = a, m
+
+
+def _gap_windows(count: int, size: int, stride: int, dilation: int, low: int) -> int:
+    """How many of the windows ``i < count`` (start ``i * stride - low``) have ``start mod dilation >= size``."""
+    # floor(y / d) - floor((y - size) / d) is 1 where y mod d < size, else 0 (0 < size <= d).
+    inside = _floor_sum(count, dilation, stride, -low) - _floor_sum(count, dilation, stride, -low - size)
+    return count - inside
+
+
+def first_padding_only_window(ax: AxisGeometry) -> int | None:
+    """Index of the first window of ``ax`` that samples no input element, or None; closed form (SPEC §3).
+
+    Window ``i`` samples ``a + k * d`` for ``k < window``, ``a = i * stride - low``. It misses the input
+    ``[0, size)`` exactly when (A) it ends before it, ``a + (window - 1) * d < 0`` (a prefix of the windows: check
+    window 0); (B) it starts after it, ``a >= size`` (a suffix: check the last); or (C) it starts in the low
+    padding and its first non-negative position, ``a mod d``, is already ``>= size`` (dilation steps over the
+    whole input). (C) is counted with a floor sum, so the time does not depend on the sizes.
+    """
+    size, w, s, d, lo, out = ax.size, ax.window, ax.stride, ax.dilation, ax.low, ax.out
+    candidates = []
+    if -lo + (w - 1) * d < 0:
+        candidates.append(0)
+    b_first = -(-(size + lo) // s)  # first i with i * s - lo >= size
+    if b_first < out:
+        candidates.append(b_first)
+    neg = min(out, -(-lo // s))  # windows starting in the low padding: i < neg
+    if d > size and neg > 0 and _gap_windows(neg, size, s, d, lo) > 0:
+        lo_i, hi_i = 0, neg  # the shortest prefix holding a gap window is hi_i long, by bisection
+        while hi_i - lo_i > 1:
+            mid = (lo_i + hi_i) // 2
+            if _gap_windows(mid, size, s, d, lo) > 0:
+                hi_i = mid
+            else:
+                lo_i = mid
+        candidates.append(hi_i - 1)
+    return min(candidates) if candidates else None
 
 
 def resolve(
@@ -211,14 +233,16 @@ def resolve(
     padding: Any = "VALID",
     *,
     dilation: Any = None,
-    ceil_mode: bool = False,
-    channels_first: bool = False,
+    ceil_mode: Any = False,
+    channels_first: Any = False,
 ) -> PoolGeometry:
     """Validate pooling arguments and compute the static geometry (SPEC §1–3, §6).
 
+    Every check runs in time independent of the values (no loop over a window or over outputs).
+
     Args:
       input_shape: shape of the input, ``(*batch, *spatial, features)`` or, with ``channels_first``,
-        ``(*batch, features, *spatial)``.
+        ``(*batch, features, *spatial)`` (already validated: non-negative ints).
       window_shape, strides, dilation: an int or N ints; ``strides=None`` and ``dilation=None`` mean all ones
         (Flax convention).
       padding: ``"VALID"``, ``"SAME"``, ``"SAME_LOWER"`` (any case), an int, N ints or N ``(low, high)`` pairs.
@@ -229,30 +253,32 @@ def resolve(
       A :class:`PoolGeometry`.
 
     Raises:
-      TypeError: non-int geometry (e.g. traced values), non-bool flags.
-      ValueError: wrong lengths, non-positive window/stride/dilation, negative or malformed padding,
-        ``ceil_mode`` with string padding, windows sampling only padding, or an empty output.
+      TypeError: non-int geometry (bool, float, str, bytes, traced values), non-bool flags.
+      ValueError: wrong lengths, non-positive window/stride/dilation, negative or malformed padding, sizes
+        beyond ``MAX_SIZE``, ``ceil_mode`` with string padding, windows sampling only padding, or an empty output.
     """
     input_shape = tuple(int(d) for d in input_shape)
     if window_shape is None:
         raise TypeError("window_shape is required: an int or a sequence of N ints, got None")
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    ceil_mode = check_flag(ceil_mode, "ceil_mode")
+    channels_first = check_flag(channels_first, "channels_first")
     n = infer_num_spatial_dims(len(input_shape), window_shape, strides, dilation)
     axes_idx = spatial_axes_for(len(input_shape), n, channels_first)
-    windows = _int_tuple(window_shape, "window_shape", n)
-    strides_t = _int_tuple(strides, "strides", n) or (1,) * n
-    dil = _int_tuple(dilation, "dilation", n) or (1,) * n
+    windows = int_tuple(window_shape, "window_shape", n)
+    strides_t = int_tuple(strides, "strides", n) or (1,) * n
+    dil = int_tuple(dilation, "dilation", n) or (1,) * n
     assert windows is not None
-    for name, vals in (("window_shape", windows), ("strides", strides_t), ("dilation", dil)):
-        if any(v < 1 for v in vals):
-            raise ValueError(f"{name}={vals} must be positive in every dim")
     if ceil_mode and isinstance(padding, str):
         raise ValueError(
             f"ceil_mode=True needs explicit padding, got padding={padding!r} (SAME already rounds the output up)"
         )
     sizes = [input_shape[a] for a in axes_idx]
     effs = [d * (w - 1) + 1 for w, d in zip(windows, dil)]
+    for d, (eff, w, dl) in enumerate(zip(effs, windows, dil)):
+        if eff > MAX_SIZE:
+            raise ValueError(f"window_shape={show(window_shape)} with dilation={show(dilation)} spans {eff} "
+                             f"positions in spatial dim {d} (window {w}, dilation {dl}), beyond the largest size "
+                             f"jaxpool handles ({MAX_SIZE})")
     pads = _resolve_padding(padding, sizes, effs, strides_t)
     axes = []
     for d, (ax, size, w, s, dl, eff, (lo, hi)) in enumerate(
@@ -263,26 +289,35 @@ def resolve(
         if ceil_mode and (out - 1) * s >= size + lo:
             out -= 1
         if out < 1:
-            raise ValueError(
+            raise SizeError(
                 f"spatial dim {d} (input axis {ax}) has size {size} and padding ({lo}, {hi}), smaller than the "
                 f"effective window {eff} (window {w}, dilation {dl}): the output would be empty "
-                f"(window_shape={windows}, input shape {input_shape})"
+                f"(window_shape={show(window_shape)}, input shape {input_shape})"
             )
         geom = AxisGeometry(ax, size, w, s, dl, lo, hi, out)
-        starts = geom.positions(0)
-        hits = np.zeros(out, dtype=bool)
-        for k in range(w):
-            p = starts + k * dl
-            hits |= (p >= 0) & (p < size)
-        if not hits.all():
-            first = int(np.argmin(hits))
-            raise ValueError(
-                f"padding={padding!r} with dilation={dil} makes window {first} of spatial dim {d} "
+        first = first_padding_only_window(geom)
+        if first is not None:
+            raise SizeError(
+                f"padding={show(padding)} with dilation={show(dilation)} makes window {first} of spatial dim {d} "
                 f"(size {size}, window {w}) sample only padding; every window must sample at least one input "
                 "element (reduce padding or dilation)"
             )
         axes.append(geom)
-    return PoolGeometry(input_shape, tuple(axes), bool(channels_first))
+    return PoolGeometry(input_shape, tuple(axes), channels_first)
+
+
+def prepare(inputs: Any, window_shape: Any, strides: Any, padding: Any, *, dilation: Any, ceil_mode: Any,
+            channels_first: Any) -> tuple[jax.Array, PoolGeometry]:
+    """Validate ``inputs`` and the window arguments (before any compute); return the JAX array and geometry.
+
+    Raises:
+      TypeError, ValueError: as :func:`resolve`, and for ``inputs`` that are not a real-valued array
+        (``_args.check_inputs``).
+    """
+    arr, shape, _ = check_inputs(inputs)
+    geom = resolve(shape, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                   channels_first=channels_first)
+    return jnp.asarray(arr), geom
 
 
 def avg_divisor(geom: PoolGeometry, count_include_pad: bool, divisor_override: int | None) -> list[np.ndarray]:
@@ -296,6 +331,7 @@ def avg_divisor(geom: PoolGeometry, count_include_pad: bool, divisor_override: i
     return [ax.counts(count_include_pad).astype(np.float64) for ax in geom.axes]
 
 
+@torch_names
 def pool_output_shape(
     input_shape: Sequence[int],
     window_shape: int | Sequence[int],
@@ -320,20 +356,10 @@ def pool_output_shape(
       ``ceil_mode`` rule).
 
     Raises:
-      TypeError, ValueError: as :func:`jaxpool.max_pool` for invalid arguments (SPEC §6).
+      TypeError, ValueError: as :func:`jaxpool.max_pool` for invalid arguments (SPEC §6); ``input_shape`` must
+        be a sequence of non-negative ints (TypeError for floats, strings, bools).
     """
     return resolve(
-        input_shape, window_shape, strides, padding,
+        check_shape(input_shape, "input_shape"), window_shape, strides, padding,
         dilation=dilation, ceil_mode=ceil_mode, channels_first=channels_first,
     ).output_shape
-
-
-def check_dtype(dtype: Any, arg: str = "inputs") -> np.dtype:
-    """Reject dtypes no pooling op supports (complex, object, strings); return the NumPy dtype."""
-    dt = np.dtype(dtype)
-    if not (jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.integer) or dt == np.bool_):
-        raise TypeError(
-            f"{arg} has dtype {dt.name}; pooling supports bool, integer and real floating dtypes "
-            "(complex and other dtypes are not supported)"
-        )
-    return dt

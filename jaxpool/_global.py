@@ -12,10 +12,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxpool._adaptive import adaptive_avg_pool, adaptive_max_pool
-from jaxpool._geometry import spatial_axes_for
+from jaxpool._args import (
+    check_flag,
+    check_inputs,
+    check_num_spatial_dims,
+    infer_num_spatial_dims,
+    spatial_axes_for,
+    torch_names,
+)
 
 Array = jax.Array
 
@@ -23,22 +29,13 @@ Array = jax.Array
 def _global_prepare(
     inputs: Any, num_spatial_dims: Any, channels_first: Any, keepdims: Any
 ) -> tuple[int, tuple[int, ...]]:
-    if not isinstance(keepdims, (bool, np.bool_)):
-        raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
-    ndim = len(np.shape(inputs))
-    if num_spatial_dims is None:
-        n = ndim - 2
-    elif isinstance(num_spatial_dims, bool) or not isinstance(num_spatial_dims, (int, np.integer)):
-        raise TypeError(
-            f"num_spatial_dims must be a positive int or None, got {num_spatial_dims!r}"
-        )
-    elif num_spatial_dims < 1:
-        raise ValueError(f"num_spatial_dims={num_spatial_dims} must be a positive int or None")
-    else:
-        n = int(num_spatial_dims)
-    return n, spatial_axes_for(ndim, n, channels_first, arg="num_spatial_dims")
+    check_flag(keepdims, "keepdims")
+    _, shape, _ = check_inputs(inputs)
+    n = infer_num_spatial_dims(len(shape), explicit=check_num_spatial_dims(num_spatial_dims))
+    return n, spatial_axes_for(len(shape), n, channels_first, arg="num_spatial_dims")
 
 
+@torch_names
 def global_avg_pool(
     inputs: Any,
     *,
@@ -70,6 +67,7 @@ def global_avg_pool(
     return y if keepdims else jnp.squeeze(y, axes)
 
 
+@torch_names
 def global_max_pool(
     inputs: Any,
     *,

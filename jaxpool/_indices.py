@@ -14,18 +14,38 @@ NaN, never padding.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
-from jaxpool._geometry import PoolGeometry
-from jaxpool._max import _DOC_ARGS, Padding, extreme_pool, gather, prepare, winners
+from jaxpool._args import (
+    DOC_WINDOW_ARGS,
+    DOC_WINDOW_RAISES,
+    Padding,
+    check_int32_extent,
+    shared_doc,
+    torch_names,
+)
+from jaxpool._geometry import PoolGeometry, prepare
+from jaxpool._max import extreme_pool, gather, winners
 
 Array = jax.Array
+
+_DOC_RETURNS = """
+    Returns:
+      ``(values, indices)``, both of shape ``pool_output_shape(inputs.shape, ...)``: ``values``
+      exactly as the plain pooling function (input dtype, same gradient); ``indices`` int32, each
+      the flat row-major position of the selected element within the unpadded spatial extent of its
+      own (sample, channel) plane (PyTorch's ``return_indices`` convention; pass them to
+      :func:`jaxpool.max_unpool`). Indices carry no gradient.
+"""
+_DOC_RAISES = DOC_WINDOW_RAISES.rstrip() + """
+      ValueError: also if the spatial extent exceeds int32 indexing.
+"""
 
 
 def plane_iota(shape: Sequence[int], spatial_axes: Sequence[int]) -> Array:
@@ -35,13 +55,8 @@ def plane_iota(shape: Sequence[int], spatial_axes: Sequence[int]) -> Array:
     Raises:
       ValueError: if the spatial extent does not fit int32.
     """
-    total = int(np.prod([shape[a] for a in spatial_axes], dtype=np.int64))
-    if total > np.iinfo(np.int32).max:
-        raise ValueError(
-            f"the spatial extent of the input ({total} elements, shape {tuple(shape)}) "
-            "does not fit "
-            "int32 indices"
-        )
+    total = math.prod(shape[a] for a in spatial_axes)
+    check_int32_extent(total, f"the spatial extent of the input (shape {tuple(shape)})")
     iota = jnp.zeros((1,) * len(shape), jnp.int32)
     mult = 1
     for ax in reversed(spatial_axes):
@@ -86,6 +101,8 @@ def _pool_with_indices(
     return extreme_pool(x, geom, take_max), indices_for(x, geom, take_max, iota)
 
 
+@torch_names
+@shared_doc(DOC_WINDOW_ARGS, _DOC_RETURNS, _DOC_RAISES)
 def max_pool_with_indices(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -96,11 +113,21 @@ def max_pool_with_indices(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> tuple[Array, Array]:
+    """Max pooling that also returns the int32 flat index of each selected element.
+
+    Equals ``torch.nn.functional.max_pool{1,2,3}d(..., return_indices=True)`` (values and indices)
+    on its options, channels first or last. The index names the element that
+    :func:`jaxpool.max_pool`'s gradient
+    and jvp route to: the first maximal element in row-major window order, the first NaN in a window
+    holding NaN (PyTorch's CPU kernel picks the last NaN), never a padded position (SPEC §4-5).
+    """
     return _pool_with_indices(
         inputs, window_shape, strides, padding, dilation, ceil_mode, channels_first, True
     )
 
 
+@torch_names
+@shared_doc(DOC_WINDOW_ARGS, _DOC_RETURNS, _DOC_RAISES)
 def min_pool_with_indices(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -111,45 +138,11 @@ def min_pool_with_indices(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> tuple[Array, Array]:
-    return _pool_with_indices(
-        inputs, window_shape, strides, padding, dilation, ceil_mode, channels_first, False
-    )
-
-
-_ARGS_PART = _DOC_ARGS[: _DOC_ARGS.index("    Returns:")]
-_RAISES_PART = _DOC_ARGS[_DOC_ARGS.index("    Raises:") :]
-_DOC_REST = (
-    _ARGS_PART
-    + """    Returns:
-      ``(values, indices)``, both of shape ``pool_output_shape(inputs.shape, ...)``: ``values``
-      exactly as the plain pooling function (input dtype, same gradient); ``indices`` int32, each
-      the flat row-major position of the selected element within the unpadded spatial extent of its
-      own (sample, channel) plane (PyTorch's ``return_indices`` convention; pass them to
-      :func:`jaxpool.max_unpool`). Indices carry no gradient.
-
-"""
-    + _RAISES_PART.rstrip()
-    + """
-      ValueError: also if the spatial extent exceeds int32 indexing.
-"""
-)
-
-max_pool_with_indices.__doc__ = (
-    """Max pooling that also returns the int32 flat index of each selected element.
-
-    Equals ``torch.nn.functional.max_pool{1,2,3}d(..., return_indices=True)`` (values and indices)
-    on its options, channels first or last. The index names the element that
-    :func:`jaxpool.max_pool`'s gradient
-    and jvp route to: the first maximal element in row-major window order, the first NaN in a window
-    holding NaN (PyTorch's CPU kernel picks the last NaN), never a padded position (SPEC §4-5).
-"""
-    + _DOC_REST
-)
-min_pool_with_indices.__doc__ = (
     """Min pooling that also returns the int32 flat index of each selected element.
 
     The mirror of :func:`max_pool_with_indices` (first minimal element; NaN counts as smallest).
     Values equal :func:`jaxpool.min_pool`'s, i.e. ``-max_pool_with_indices(-x)`` values for floats.
-"""
-    + _DOC_REST
-)
+    """
+    return _pool_with_indices(
+        inputs, window_shape, strides, padding, dilation, ceil_mode, channels_first, False
+    )

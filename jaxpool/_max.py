@@ -31,35 +31,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxpool import _windows
-from jaxpool._geometry import PoolGeometry, check_dtype, resolve
+from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
+from jaxpool._args import accumulation_dtype as _compute_dtype
+from jaxpool._args import identity as _identity
+from jaxpool._geometry import PoolGeometry, prepare
 
 Array = jax.Array
-Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
-
-
-def _identity(dtype: np.dtype, take_max: bool) -> Any:
-    """The value padding holds: -inf/+inf for floats, the dtype's min/max for integers."""
-    if jnp.issubdtype(dtype, jnp.floating):
-        return -jnp.inf if take_max else jnp.inf
-    info = jnp.iinfo(dtype)
-    return info.min if take_max else info.max
 
 
 def _groups(geom: PoolGeometry) -> list[tuple]:
     """Axis groups of the passes, last spatial dims first (row-major tie rule), as AxisGeometry tuples."""
     return [tuple(geom.axes[i] for i in g) for g in _windows.axis_groups(geom)]
-
-
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    """float16/bfloat16 compare in float32: exact (the cast preserves order and NaN) and much faster on CPU,
-    where XLA emulates each low-precision op."""
-    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
-        return np.dtype(np.float32)
-    return np.dtype(dtype)
 
 
 def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
@@ -130,18 +115,6 @@ def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents
     return y, dy
 
 
-def prepare(inputs: Any, window_shape: Any, strides: Any, padding: Any, *, dilation: Any, ceil_mode: Any,
-            channels_first: Any) -> tuple[Array, PoolGeometry]:
-    """Validate arguments (before any compute) and convert ``inputs`` to a JAX array."""
-    shape = np.shape(inputs)
-    dtype = check_dtype(inputs.dtype if hasattr(inputs, "dtype") else jnp.asarray(inputs).dtype)
-    geom = resolve(shape, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
-                   channels_first=channels_first)
-    x = jnp.asarray(inputs)
-    del dtype
-    return x, geom
-
-
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def extreme_pool(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     """Max (or min) pooling of an already validated array; bool means any (all).
@@ -155,34 +128,8 @@ def extreme_pool(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     return _values(x, geom, take_max)
 
 
-_DOC_ARGS = """
-    Args:
-      inputs: array ``(*batch, *spatial, features)`` (channels last, Flax) or, with ``channels_first=True``,
-        ``(*batch, features, *spatial)`` (PyTorch); zero or more batch axes. N, the number of spatial dims, is
-        the length of the first tuple among ``window_shape``, ``strides``, ``dilation``, else
-        ``inputs.ndim - 2``. So a ``(2, 4, 4, 1)`` input with a 3-entry window is ONE unbatched 3-D input,
-        not a batch of 2-D images. NumPy arrays are accepted. Any real float, integer or bool dtype.
-      window_shape: int or N ints.
-      strides: int or N ints; ``None`` means stride 1 in every dim (Flax's default, NOT PyTorch's
-        "stride = window").
-      padding: ``"VALID"``, ``"SAME"``, ``"SAME_LOWER"`` (any case; split as ``lax.padtype_to_pads``), an int,
-        N ints (symmetric) or N ``(low, high)`` pairs. Padded positions never win.
-      dilation: int or N ints (spacing of sampled positions; ``None`` = 1).
-      ceil_mode: round the output size up as PyTorch does (explicit padding only); a window that would start
-        at or beyond ``size + low`` is dropped.
-      channels_first: features before spatial dims.
-
-    Returns:
-      Array of the input dtype and shape ``pool_output_shape(inputs.shape, ...)``: per spatial dim
-      ``floor((size + low + high - eff) / stride) + 1`` with ``eff = dilation * (window - 1) + 1``.
-
-    Raises:
-      TypeError: complex or other unsupported dtypes; non-int (e.g. traced) geometry; non-bool flags.
-      ValueError: wrong tuple lengths or input rank, non-positive window/stride/dilation, negative or malformed
-        padding, ``ceil_mode`` with string padding, windows that sample only padding, or an empty output.
-"""
-
-
+@torch_names
+@shared_doc(DOC_ARGS)
 def max_pool(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -193,11 +140,21 @@ def max_pool(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> Array:
+    """N-d max pooling with exact, fast gradients; a drop-in for ``flax.linen.max_pool``.
+
+    Same parameter names, order and defaults as ``flax.linen.max_pool``, plus PyTorch's ``dilation`` and
+    ``ceil_mode`` (values match ``torch.nn.functional.max_pool{1,2,3}d``). Ties: the gradient (and jvp) goes
+    wholly to the first maximal element in row-major window order; a window holding NaN gives NaN and routes
+    to its first NaN (PyTorch's CPU kernel picks the last NaN). Bool inputs give ``any``. float16/bfloat16
+    compare in float32 (exact: the cast preserves order and NaN, and is much faster on CPU).
+    """
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
     return extreme_pool(x, geom, True)
 
 
+@torch_names
+@shared_doc(DOC_ARGS)
 def min_pool(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -208,27 +165,12 @@ def min_pool(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> Array:
-    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
-                      channels_first=channels_first)
-    return extreme_pool(x, geom, False)
-
-
-max_pool.__doc__ = (
-    """N-d max pooling with exact, fast gradients; a drop-in for ``flax.linen.max_pool``.
-
-    Same parameter names, order and defaults as ``flax.linen.max_pool``, plus PyTorch's ``dilation`` and
-    ``ceil_mode`` (values match ``torch.nn.functional.max_pool{1,2,3}d``). Ties: the gradient (and jvp) goes
-    wholly to the first maximal element in row-major window order; a window holding NaN gives NaN and routes
-    to its first NaN (PyTorch's CPU kernel picks the last NaN). Bool inputs give ``any``.
-"""
-    + _DOC_ARGS
-)
-min_pool.__doc__ = (
     """N-d min pooling with exact, fast gradients; a drop-in for ``flax.linen.pooling.min_pool``.
 
     The mirror of :func:`max_pool`: ties go to the first minimal element, NaN counts as smaller than every
     number (a window holding NaN gives NaN), padding holds +inf (the dtype's max for integers) and never wins.
     Bool inputs give ``all``.
-"""
-    + _DOC_ARGS
-)
+    """
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    return extreme_pool(x, geom, False)

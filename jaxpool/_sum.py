@@ -27,21 +27,12 @@ import numpy as np
 from jax import lax
 
 from jaxpool import _windows
-from jaxpool._geometry import PoolGeometry, avg_divisor
-from jaxpool._max import _DOC_ARGS, Padding, prepare
+from jaxpool._args import DOC_ARGS, Padding, as_int, check_flag, shared_doc, show, torch_names
+from jaxpool._args import accumulation_dtype as _acc_dtype
+from jaxpool._args import result_dtype as _result_dtype
+from jaxpool._geometry import PoolGeometry, avg_divisor, prepare
 
 Array = jax.Array
-
-
-def _result_dtype(dtype: np.dtype, reducer: Callable[..., Any]) -> np.dtype:
-    return jax.eval_shape(reducer, jax.ShapeDtypeStruct((1,), dtype)).dtype
-
-
-def _acc_dtype(out_dtype: np.dtype) -> np.dtype:
-    """Accumulate low-precision floats in float32."""
-    if jnp.issubdtype(out_dtype, jnp.floating) and jnp.finfo(out_dtype).bits < 32:
-        return np.dtype(np.float32)
-    return np.dtype(out_dtype)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
@@ -111,6 +102,8 @@ def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bo
     return jnp.where(zero, jnp.zeros_like(s), root).astype(out_dtype)
 
 
+@torch_names
+@shared_doc(DOC_ARGS)
 def sum_pool(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -121,11 +114,19 @@ def sum_pool(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> Array:
+    """N-d sum pooling: the sum over each window, padding contributing 0.
+
+    Same arguments and defaults as :func:`jaxpool.max_pool`. float16/bfloat16 accumulate in float32 and round
+    once (also in the gradient); the result dtype follows ``jnp.sum`` (ints and bool give the default int).
+    Equals ``lax.reduce_window(x, 0, lax.add, ...)`` in value.
+    """
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
     return _pool(x, geom, "sum", 1.0, True, None)
 
 
+@torch_names
+@shared_doc(DOC_ARGS)
 def avg_pool(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -138,25 +139,39 @@ def avg_pool(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> Array:
-    if not isinstance(count_include_pad, (bool, np.bool_)):
-        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
+    """N-d average pooling; a drop-in for ``flax.linen.avg_pool`` with PyTorch's options.
+
+    Value = window sum / divisor. ``count_include_pad=True`` (default, as Flax and PyTorch): the divisor counts
+    the sampled positions inside the padded extent (``ceil_mode`` overhang excluded); ``False``: only those
+    inside the input; ``divisor_override=d`` (keyword-only, positive int): divisor d. Matches
+    ``torch.nn.functional.avg_pool{1,2,3}d`` and ``flax.linen.avg_pool`` on their options. float16/bfloat16
+    accumulate in float32; the result dtype follows ``jnp.mean`` (ints and bool give the default float).
+    ``count_include_pad`` must be a bool, ``divisor_override`` a positive int (TypeError/ValueError otherwise).
+    """
+    count_include_pad = check_flag(count_include_pad, "count_include_pad")
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
-            raise TypeError(f"divisor_override must be a positive int or None, got {divisor_override!r}")
-        if divisor_override < 1:
-            raise ValueError(f"divisor_override={divisor_override} must be a positive int or None")
+        divisor_override = as_int(divisor_override, "divisor_override", minimum=1)
     x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
                       channels_first=channels_first)
-    return _pool(x, geom, "avg", 1.0, bool(count_include_pad),
-                 None if divisor_override is None else int(divisor_override))
+    return _pool(x, geom, "avg", 1.0, count_include_pad, divisor_override)
 
 
 def _check_norm(norm_type: Any) -> float:
-    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.integer, np.floating)):
-        raise TypeError(f"norm_type must be a real number >= 1, got {norm_type!r}")
-    p = float(norm_type)
+    """``norm_type``: a real number (int, float, NumPy scalar or concrete 0-d real array), finite and >= 1."""
+    if isinstance(norm_type, jax.core.Tracer):
+        raise TypeError(f"norm_type={show(norm_type)} is traced; it must be a concrete number >= 1")
+    if isinstance(norm_type, (np.ndarray, jax.Array)) and np.ndim(norm_type) == 0 and (
+            jnp.issubdtype(norm_type.dtype, jnp.floating) or jnp.issubdtype(norm_type.dtype, jnp.integer)):
+        norm_type = norm_type.item()
+    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, (int, float, np.integer, np.floating)):
+        raise TypeError(f"norm_type must be a real number >= 1, got {show(norm_type)} of type "
+                        f"{type(norm_type).__name__}")
+    try:
+        p = float(norm_type)
+    except OverflowError:
+        p = math.inf
     if not math.isfinite(p) or p < 1:
-        raise ValueError(f"norm_type={norm_type!r} must be a finite number >= 1 (use max_pool for p = inf)")
+        raise ValueError(f"norm_type={show(norm_type)} must be a finite number >= 1 (use max_pool for p = inf)")
     return p
 
 
@@ -166,6 +181,8 @@ def _power_fn(p: float) -> Callable[[Array], Array]:
     return lambda v: jnp.power(v, jnp.asarray(p, v.dtype))
 
 
+@torch_names
+@shared_doc(DOC_ARGS)
 def lp_pool(
     inputs: Any,
     norm_type: float,
@@ -177,34 +194,6 @@ def lp_pool(
     ceil_mode: bool = False,
     channels_first: bool = False,
 ) -> Array:
-    p = _check_norm(norm_type)
-    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
-                      channels_first=channels_first)
-    return _pool(x, geom, "lp", p, True, None)
-
-
-sum_pool.__doc__ = (
-    """N-d sum pooling: the sum over each window, padding contributing 0.
-
-    Same arguments and defaults as :func:`jaxpool.max_pool`. float16/bfloat16 accumulate in float32 and round
-    once (also in the gradient); the result dtype follows ``jnp.sum`` (ints and bool give the default int).
-    Equals ``lax.reduce_window(x, 0, lax.add, ...)`` in value.
-"""
-    + _DOC_ARGS
-)
-avg_pool.__doc__ = (
-    """N-d average pooling; a drop-in for ``flax.linen.avg_pool`` with PyTorch's options.
-
-    Value = window sum / divisor. ``count_include_pad=True`` (default, as Flax and PyTorch): the divisor counts
-    the sampled positions inside the padded extent (``ceil_mode`` overhang excluded); ``False``: only those
-    inside the input; ``divisor_override=d`` (keyword-only, positive int): divisor d. Matches
-    ``torch.nn.functional.avg_pool{1,2,3}d`` and ``flax.linen.avg_pool`` on their options. float16/bfloat16
-    accumulate in float32; the result dtype follows ``jnp.mean`` (ints and bool give the default float).
-    ``count_include_pad`` must be a bool, ``divisor_override`` a positive int (TypeError/ValueError otherwise).
-"""
-    + _DOC_ARGS
-)
-lp_pool.__doc__ = (
     """N-d power-average (Lp) pooling: ``sign(s) * |s| ** (1 / p)`` with ``s = sum(x ** p)`` over the window.
 
     ``norm_type`` (p) is a finite float >= 1 (ValueError otherwise; use max_pool for p = inf); padding
@@ -213,6 +202,8 @@ lp_pool.__doc__ = (
     windows (torch rescales a clipped average there). ``p = 1`` equals :func:`sum_pool`. The gradient is 0
     where the window sum is 0 (never NaN). Accumulates in float32 for float16/bfloat16; result dtype follows
     ``jnp.mean``.
-"""
-    + _DOC_ARGS
-)
+    """
+    p = _check_norm(norm_type)
+    x, geom = prepare(inputs, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
+                      channels_first=channels_first)
+    return _pool(x, geom, "lp", p, True, None)

@@ -34,9 +34,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool._adaptive import check_output_size
-from jaxpool._geometry import check_dtype, spatial_axes_for
-from jaxpool._max import _identity
+from jaxpool._args import (
+    check_flag,
+    check_inputs,
+    check_int32_extent,
+    check_output_size,
+    infer_num_spatial_dims,
+    spatial_axes_for,
+    torch_names,
+)
+from jaxpool._args import identity as _identity
 
 Array = jax.Array
 
@@ -88,6 +95,24 @@ def _unpool_float_jvp(plane: int, channels_first: bool, primals: tuple, tangents
     return y, _scatter(t, idx, plane, channels_first, "add")
 
 
+def _int32_indices(indices: Any, plane: int) -> Array:
+    """``indices`` as int32, every entry outside ``[0, plane)`` replaced by -1 (ignored) BEFORE narrowing.
+
+    A cast of int64/uint64/uint32 indices to int32 would wrap (``2**32 + 1`` -> ``1``) and write the value at a
+    wrong position; the range test runs in the indices' own dtype (on the host for NumPy arrays, which JAX
+    would narrow on conversion when x64 is off), so out-of-range indices are always ignored, as documented.
+    """
+    if isinstance(indices, np.ndarray) and indices.dtype.itemsize >= 4 and indices.dtype != np.int32:
+        inside = (indices >= 0) & (indices < plane)
+        return jnp.asarray(np.where(inside, indices, -1).astype(np.int32))
+    idx = jnp.asarray(indices)
+    if idx.dtype == jnp.int32:
+        return idx
+    inside = (idx >= 0) & (idx < jnp.asarray(plane, idx.dtype)) if jnp.iinfo(idx.dtype).max >= plane else idx >= 0
+    return jnp.where(inside, idx.astype(jnp.int32), jnp.int32(-1))
+
+
+@torch_names
 def max_unpool(
     values: Any,
     indices: Any,
@@ -104,7 +129,8 @@ def max_unpool(
     return them. Repeated indices (overlapping windows) should hold equal values; if they do not,
     the maximum is written (NaN wins) — deterministic on every backend (see the module notes).
     Indices outside ``[0, prod(output_size))`` are ignored (PyTorch raises; traced indices cannot
-    be checked here).
+    be checked here), whatever their integer dtype: int64 indices are range-checked before they are
+    narrowed to int32, so ``2**32 + 1`` is ignored rather than wrapped to ``1``.
 
     Gradient (SPEC §5, as PyTorch): w.r.t. ``values``, the output cotangent gathered at the indices
     — every duplicate receives it; none w.r.t. ``indices``. jvp is the matching linear map (the
@@ -124,29 +150,29 @@ def max_unpool(
       Array ``(*batch, *output_size, features)`` (or channels first), dtype of ``values``.
 
     Raises:
-      TypeError: non-integer ``indices``, complex ``values``, malformed ``output_size``, non-bool
-        ``channels_first``.
-      ValueError: ``values`` and ``indices`` shapes differ, non-positive ``output_size``, too low
-        rank, or an output plane beyond int32 indexing.
+      TypeError: ``values``/``indices`` not real-valued arrays (strings, None, ragged lists, complex
+        ``values``), non-integer ``indices``, malformed ``output_size``, non-bool ``channels_first``,
+        PyTorch's ``kernel_size``/``stride`` (not needed: ``output_size`` is the spatial shape).
+      ValueError: ``values`` and ``indices`` shapes differ, non-positive ``output_size`` or beyond
+        2**31 - 1, too low rank, or an output plane beyond int32 indexing.
     """
-    vshape, ishape = np.shape(values), np.shape(indices)
-    check_dtype(values.dtype if hasattr(values, "dtype") else jnp.asarray(values).dtype, "values")
-    idt = np.dtype(indices.dtype if hasattr(indices, "dtype") else jnp.asarray(indices).dtype)
+    varr, vshape, _ = check_inputs(values, "values")
+    iarr, ishape, idt = check_inputs(indices, "indices")
     if not jnp.issubdtype(idt, jnp.integer):
         raise TypeError(f"indices must have an integer dtype, got {idt.name}")
     if vshape != ishape:
         raise ValueError(f"values shape {vshape} and indices shape {ishape} must be equal")
+    channels_first = check_flag(channels_first, "channels_first")
     sizes = check_output_size(output_size)
-    n = len(vshape) - 2 if isinstance(sizes, int) else len(sizes)
+    n = infer_num_spatial_dims(len(vshape), sizes)
     axes = spatial_axes_for(len(vshape), n, channels_first, arg="output_size")
     sizes = (sizes,) * n if isinstance(sizes, int) else sizes
     if any(s is None for s in sizes):
         raise TypeError(f"output_size must hold ints for max_unpool, got {output_size!r}")
     plane = math.prod(sizes)
-    if plane > np.iinfo(np.int32).max:
-        raise ValueError(f"output_size={tuple(sizes)} has {plane} elements per plane, beyond int32")
-    v = jnp.asarray(values)
-    idx = jnp.asarray(indices).astype(jnp.int32)
+    check_int32_extent(plane, f"output_size={tuple(sizes)}")
+    v = jnp.asarray(varr)
+    idx = _int32_indices(iarr, plane)
     batch = vshape[: axes[0] - (1 if channels_first else 0)]
     feat = vshape[axes[0] - 1] if channels_first else vshape[-1]
     spatial = math.prod(vshape[a] for a in axes)

@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 
 import jaxpool
-from jaxpool import _adaptive, _blur, _fields, _global
+from jaxpool import _adaptive, _args, _blur, _fields, _global
 
 Array = jax.Array
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
@@ -373,3 +373,7 @@ class BlurPool(nn.Module):
 
 
 _BLUR = ("strides", "filter_size", "padding", "channels_first", "num_spatial_dims")
+
+for _module in (MaxPool, MinPool, SumPool, AvgPool, LPPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
+                GlobalMaxPool, BlurPool):
+    _args.torch_names_init(_module)  # PyTorch spellings (kernel_size=...) get a TypeError naming jaxpool's field

@@ -29,7 +29,7 @@ import jax
 from flax import nnx
 
 import jaxpool
-from jaxpool import _adaptive, _blur, _fields, _global
+from jaxpool import _adaptive, _args, _blur, _fields, _global
 
 Array = jax.Array
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
@@ -389,3 +389,8 @@ class BlurPool(_PlainPool):
         num_spatial_dims: int | None = None,
     ):
         self._init_plain(locals(), spec=strides)
+
+
+for _module in (MaxPool, MinPool, SumPool, AvgPool, LPPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
+                GlobalMaxPool, BlurPool):
+    _args.torch_names_init(_module)  # PyTorch spellings (kernel_size=...) get a TypeError naming jaxpool's argument

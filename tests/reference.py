@@ -11,6 +11,8 @@ result dtype at the end.
   within the unpadded spatial extent of its own plane (PyTorch's ``return_indices``), int64.
 - ``pool_reference_vjp(x, cotangent, op, ...)``: brute-force gradient, float64, shape of ``x``.
 - ``pool_reference_output_shape(input_shape, window_shape, ...)`` and ``reference_geometry(...)``.
+- ``adaptive_reference``, ``blur_reference``, ``unpool_reference``: SPEC §5's other ops, by loops over bins,
+  filter taps and indices.
 
 Import it as ``from reference import ...`` (pytest puts tests/ on sys.path).
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -344,3 +347,136 @@ def pool_reference_vjp(x, cotangent, op, window_shape, strides=None, padding="VA
 def _to_planes_out(y: np.ndarray, geom: RefGeometry) -> np.ndarray:
     perm = list(geom.batch_axes) + [geom.feature_axis] + list(geom.spatial_axes)
     return np.transpose(y, perm).reshape((-1,) + geom.out)
+
+
+# ---- adaptive, global, blur pooling and unpooling (SPEC §5), same style: loops over outputs, float64 ----
+
+def _layout_axes(ndim: int, n: int, channels_first: bool) -> tuple:
+    if n < 1 or ndim < n + 1:
+        raise ValueError(f"{n} spatial dims need an input of rank >= {n + 1}, got rank {ndim}")
+    nb = ndim - n - 1
+    spatial = tuple(range(nb + 1, ndim)) if channels_first else tuple(range(nb, nb + n))
+    return tuple(range(nb)), spatial, (nb if channels_first else ndim - 1)
+
+
+def _planes(x: np.ndarray, batch: tuple, feature: int, spatial: tuple) -> np.ndarray:
+    count = math.prod(x.shape[a] for a in batch) * x.shape[feature]
+    return np.transpose(x, list(batch) + [feature] + list(spatial)).reshape(
+        (count,) + tuple(x.shape[a] for a in spatial))
+
+
+def _unplanes(planes: np.ndarray, x_shape: tuple, batch: tuple, feature: int, channels_first: bool,
+              spatial_out: tuple) -> np.ndarray:
+    y = planes.reshape(tuple(x_shape[a] for a in batch) + (x_shape[feature],) + spatial_out)
+    return y if channels_first else np.moveaxis(y, len(batch), -1)
+
+
+def adaptive_reference(x, output_size, op: str, *, channels_first: bool = False):
+    """Adaptive pooling by loops over output bins (PyTorch's bins ``[floor(i*L/o), ceil((i+1)*L/o))``).
+
+    op "avg" -> values (jnp.mean's dtype); "max"/"min" -> (values in x's dtype, int64 flat indices of the
+    first extreme element in row-major bin order, the first NaN winning).
+    """
+    x = np.asarray(x)
+    result_dtype(x.dtype, "avg")
+    if _is_int(output_size):
+        sizes = (int(output_size),) * (x.ndim - 2)
+    else:
+        sizes = tuple(output_size)
+    if not all(o is None or (_is_int(o) and o >= 1) for o in sizes) or not sizes:
+        raise ValueError(f"output_size must hold positive ints or None, got {output_size!r}")
+    batch, spatial, feature = _layout_axes(x.ndim, len(sizes), channels_first)
+    lengths = tuple(x.shape[a] for a in spatial)
+    if min(lengths) < 1:
+        raise ValueError(f"empty spatial dim in shape {x.shape}")
+    outs = tuple(L if o is None else int(o) for L, o in zip(lengths, sizes, strict=True))
+    planes = _planes(x, batch, feature, spatial)
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+    vals = np.zeros((planes.shape[0],) + outs, np.float64 if op == "avg" else planes.dtype)
+    idx = np.zeros((planes.shape[0],) + outs, np.int64)
+    for o in itertools.product(*(range(v) for v in outs)):
+        box = tuple(slice(i * L // v, -(-(i + 1) * L // v)) for i, L, v in zip(o, lengths, outs, strict=True))
+        sub = planes[(slice(None),) + box]
+        flat = sub.reshape(sub.shape[0], math.prod(sub.shape[1:]))
+        where = (slice(None),) + o
+        if op == "avg":
+            vals[where] = flat.astype(np.float64).mean(axis=1)
+            continue
+        work = flat.astype(np.float64) if floating else flat.astype(np.int64)
+        k = np.argmax(work, axis=1) if op == "max" else np.argmin(work, axis=1)
+        if floating:
+            nan = np.isnan(work)
+            k = np.where(nan.any(axis=1), np.argmax(nan, axis=1), k)
+        vals[where] = flat[np.arange(flat.shape[0]), k]
+        pos = np.unravel_index(k, sub.shape[1:])
+        idx[where] = np.ravel_multi_index(tuple(p + b.start for p, b in zip(pos, box, strict=True)), lengths)
+    if op == "avg":
+        out = _unplanes(vals, x.shape, batch, feature, channels_first, outs)
+        return out.astype(result_dtype(x.dtype, "avg"))
+    return (_unplanes(vals, x.shape, batch, feature, channels_first, outs),
+            _unplanes(idx, x.shape, batch, feature, channels_first, outs))
+
+
+def blur_reference(x, strides=2, filter_size=4, *, padding="reflect", channels_first=False,
+                   num_spatial_dims=None) -> np.ndarray:
+    """Zhang's blur pooling by loops: pad ((f-1)//2, f//2), binomial weights, subsample (jnp.mean's dtype)."""
+    from math import comb
+
+    x = np.asarray(x)
+    result_dtype(x.dtype, "avg")
+    f = filter_size
+    if not _is_int(f) or f < 1 or padding.lower() not in ("reflect", "zero"):
+        raise ValueError(f"bad filter_size {f!r} or padding {padding!r}")
+    n = num_spatial_dims if num_spatial_dims is not None else (
+        x.ndim - 2 if _is_int(strides) else len(tuple(strides)))
+    stride = _per_dim(strides, n, "strides", None)
+    batch, spatial, feature = _layout_axes(x.ndim, n, channels_first)
+    y = _planes(x, batch, feature, spatial).astype(np.float64)
+    w = np.array([comb(f - 1, k) for k in range(f)], np.float64) / 2.0 ** (f - 1)
+    lo, hi = (f - 1) // 2, f // 2
+    for d in range(n):
+        size = y.shape[1 + d]
+        if size < 1 or (padding.lower() == "reflect" and hi > size - 1):
+            raise ValueError(f"spatial dim {d} of size {size} cannot take filter {f} with {padding} padding")
+        pads = [(0, 0)] * y.ndim
+        pads[1 + d] = (lo, hi)
+        yp = np.pad(y, pads, mode="reflect" if padding.lower() == "reflect" else "constant")
+        outs = []
+        for i in range(-(-size // stride[d])):
+            acc = 0.0
+            for k in range(f):
+                acc = acc + w[k] * np.take(yp, i * stride[d] + k, axis=1 + d)
+            outs.append(acc)
+        y = np.stack(outs, axis=1 + d)
+    out = _unplanes(y, x.shape, batch, feature, channels_first, y.shape[1:])
+    return out.astype(result_dtype(x.dtype, "avg"))
+
+
+def unpool_reference(values, indices, output_size, *, channels_first=False) -> np.ndarray:
+    """Max unpooling by loops: each value at its index in its plane (the maximum of duplicates, NaN first),
+    indices outside the plane ignored, zeros elsewhere; dtype of ``values``."""
+    values, indices = np.asarray(values), np.asarray(indices)
+    result_dtype(values.dtype, "max")
+    if values.shape != indices.shape or not jnp.issubdtype(indices.dtype, jnp.integer):
+        raise ValueError("values and integer indices of one shape are needed")
+    sizes = (int(output_size),) * (values.ndim - 2) if _is_int(output_size) else tuple(output_size)
+    if not sizes or not all(_is_int(s) and s >= 1 for s in sizes):
+        raise ValueError(f"output_size must hold positive ints, got {output_size!r}")
+    batch, spatial, feature = _layout_axes(values.ndim, len(sizes), channels_first)
+    vp = _planes(values, batch, feature, spatial)
+    vp = vp.reshape(vp.shape[0], math.prod(vp.shape[1:]))
+    ip = _planes(indices, batch, feature, spatial).reshape(vp.shape).astype(object)
+    plane = math.prod(sizes)
+    out = np.zeros((vp.shape[0], plane), values.dtype)
+    written = np.zeros(out.shape, bool)
+    floating = jnp.issubdtype(values.dtype, jnp.floating)
+    for p in range(vp.shape[0]):
+        for j in range(vp.shape[1]):
+            k, v = ip[p, j], vp[p, j]
+            if not 0 <= k < plane:
+                continue
+            if not written[p, k] or (floating and np.isnan(v)) or (
+                    not (floating and np.isnan(out[p, k])) and v > out[p, k]):
+                out[p, k] = v
+            written[p, k] = True
+    return _unplanes(out, values.shape, batch, feature, channels_first, sizes)

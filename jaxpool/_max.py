@@ -125,7 +125,7 @@ def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents
     )
     # The tangent map is written as the transpose of the hand-made reverse pass, so that JAX's transpose of it
     # (what grad runs) is exactly ``scatter``; forward mode evaluates the transposed ops (a gather).
-    gather_t = jax.linear_transpose(lambda c: scatter(c, geom, args), jax.ShapeDtypeStruct(y.shape, t.dtype))
+    gather_t = jax.linear_transpose(lambda c: scatter(c, geom, args), _windows.transpose_spec(y, t.dtype))
     (dy,) = gather_t(t)
     return y, dy
 

@@ -57,7 +57,7 @@ def _group_sum_jvp(axes: tuple, in_shape: tuple, primals: tuple, tangents: tuple
     (x,), (t,) = primals, tangents
     y = _windows.sum_pass(x, axes)
     sum_t = jax.linear_transpose(lambda c: _windows.scatter_pass(c, axes, in_shape),
-                                 jax.ShapeDtypeStruct(y.shape, t.dtype))
+                                 _windows.transpose_spec(y, t.dtype))
     (dy,) = sum_t(t)
     return y, dy
 

@@ -353,29 +353,41 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
 
 
 def materialize(a: Array) -> Array:
-    """Return ``a`` unchanged, but make XLA compute and store it once.
+    """Return ``a`` unchanged, but make XLA:CPU compute and store it once.
 
     The reverse pass reads each winner offset several times (once per window offset, and more for overlapping
     windows). XLA:CPU fuses the cheap compare/select chain that computes the winners into that consumer and
     recomputes it per read, which made ``jit(grad)`` 10-60x slower in our measurements; an
-    ``optimization_barrier`` does not prevent that fusion. XLA never fuses across a conditional, so on CPU the
-    winners pass through a ``lax.cond`` whose branches both return them unchanged (written differently, since
-    XLA inlines a conditional whose branches it can prove equal). Elsewhere (a conditional would
-    read its predicate on the host) a scatter with unique, sorted indices does the same job; both are exact and
-    deterministic.
+    ``optimization_barrier`` around ``a`` does not prevent that fusion. XLA never fuses across a conditional, so
+    on CPU the winners pass through a ``lax.cond`` whose branches both return them unchanged (written
+    differently, since XLA inlines a conditional whose branches it can prove equal).
+
+    The predicate is the constant ``True`` behind an ``optimization_barrier``: XLA cannot fold it (so the
+    conditional survives), yet it reads no data. A predicate read from ``a`` would be a collective under
+    automatic sharding (one element of a sharded array), a sharding error under explicit sharding, and a
+    per-example select (no barrier) under ``vmap``; a constant is replicated, unvarying in ``shard_map`` and
+    unbatched, so the same program runs on every shard with no communication.
+
+    Other backends get ``a`` as it is: their fusion passes weigh the cost of recomputation, and a conditional
+    there reads its predicate on the host. Both paths are exact and deterministic.
     """
-    if a.size == 0:
+    if a.size == 0 or jax.default_backend() != "cpu":
         return a
-    if jax.default_backend() == "cpu":
-        # Both branches return ``a`` (its entries are non-negative offsets); they differ in form only, so that
-        # XLA's conditional simplifier cannot prove them equal and inline (then fuse) them.
-        return lax.cond(a.reshape(-1)[0] >= 0, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
-    flat = a.reshape(-1)
-    n = flat.shape[0]
-    buf = jnp.zeros((n + 1,), a.dtype).at[lax.iota(jnp.int32, n)].set(
-        flat, indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds"
-    )
-    return buf[:n].reshape(a.shape)
+    # Both branches return ``a`` (its entries are non-negative offsets); they differ in form only, so that XLA's
+    # conditional simplifier cannot prove them equal and inline (then fuse) them.
+    keep = lax.optimization_barrier(jnp.asarray(True))
+    return lax.cond(keep, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
+
+
+def transpose_spec(y: Array, dtype: Any) -> Any:
+    """The abstract value of ``y`` with ``dtype``: the primal to pass ``jax.linear_transpose`` for a tangent map
+    whose output is shaped like ``y``.
+
+    It keeps ``y``'s sharding (explicit meshes) and its varying manual axes (``shard_map``), which a bare
+    ``ShapeDtypeStruct(shape, dtype)`` drops: the transposed map then rejects a sharded cotangent, and a custom
+    JVP rule's tangent would not vary over the axes its primal varies over.
+    """
+    return jax.typeof(y).update(dtype=np.dtype(dtype), weak_type=False)
 
 
 def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],

@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxpool._geometry import LAYOUT_FIRST, LAYOUT_LAST, _as_int, check_dtype, spatial_axes_for
 from jaxpool._max import _identity
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 OutputSize = int | Sequence[int | None]
@@ -225,7 +226,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
                 "is empty; adaptive pooling needs at least one element per bin"
             )
     resolved = tuple(shape[ax] if o is None else o for ax, o in zip(axes, sizes, strict=False))
-    return jnp.asarray(inputs), axes, resolved
+    return whole_axes(jnp.asarray(inputs), axes), axes, resolved
 
 
 def _out_shape(

@@ -33,6 +33,7 @@ from jaxpool._geometry import (
     resolve,
     spatial_axes_for,
 )
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 PADDING_MODES = ("reflect", "zero")
@@ -164,7 +165,7 @@ def blur_pool(
                 f"wider than the input allows (size {shape[ax]}, at most {shape[ax] - 1}); "
                 "use padding='zero' or a smaller filter_size"
             )
-    x = jnp.asarray(inputs)
+    x = whole_axes(jnp.asarray(inputs), axes)
     out_dtype = jax.eval_shape(jnp.mean, jax.ShapeDtypeStruct((1,), x.dtype)).dtype
     acc = np.dtype(np.float32) if jnp.finfo(out_dtype).bits < 32 else np.dtype(out_dtype)
     x = x.astype(acc)

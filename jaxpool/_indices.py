@@ -24,6 +24,7 @@ from jax import lax
 
 from jaxpool._geometry import PoolGeometry
 from jaxpool._max import _DOC_ARGS, Padding, extreme_pool, gather, prepare, winners
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 
@@ -56,7 +57,7 @@ def indices_for(x: Array, geom: PoolGeometry, take_max: bool, iota: Array | None
     """int32 plane indices of the elements max (min) pooling of ``x`` selects (no gradient)."""
     if iota is None:
         iota = plane_iota(geom.input_shape, geom.spatial_axes)
-    xs = lax.stop_gradient(x)
+    xs = whole_axes(lax.stop_gradient(x), geom.spatial_axes)
     if xs.dtype == jnp.bool_:
         xs = xs.astype(jnp.uint8)
     _, args = winners(xs, geom, take_max)

@@ -36,6 +36,7 @@ import numpy as np
 from jaxpool._adaptive import check_output_size
 from jaxpool._geometry import check_dtype, spatial_axes_for
 from jaxpool._max import _identity
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 
@@ -137,8 +138,8 @@ def max_unpool(
     plane = math.prod(sizes)
     if plane > np.iinfo(np.int32).max:
         raise ValueError(f"output_size={tuple(sizes)} has {plane} elements per plane, beyond int32")
-    v = jnp.asarray(values)
-    idx = jnp.asarray(indices).astype(jnp.int32)
+    v = whole_axes(jnp.asarray(values), axes)
+    idx = whole_axes(jnp.asarray(indices).astype(jnp.int32), axes)
     batch = vshape[: axes[0] - (1 if channels_first else 0)]
     feat = vshape[axes[0] - 1] if channels_first else vshape[-1]
     spatial = math.prod(vshape[a] for a in axes)

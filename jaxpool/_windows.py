@@ -39,6 +39,7 @@ import numpy as np
 from jax import lax
 
 from jaxpool._geometry import AxisGeometry, PoolGeometry
+from jaxpool._sharding import reshape_like
 
 Array = jnp.ndarray
 
@@ -379,17 +380,6 @@ def materialize(a: Array) -> Array:
     return lax.cond(keep, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
 
 
-def transpose_spec(y: Array, dtype: Any) -> Any:
-    """The abstract value of ``y`` with ``dtype``: the primal to pass ``jax.linear_transpose`` for a tangent map
-    whose output is shaped like ``y``.
-
-    It keeps ``y``'s sharding (explicit meshes) and its varying manual axes (``shard_map``), which a bare
-    ``ShapeDtypeStruct(shape, dtype)`` drops: the transposed map then rejects a sharded cotangent, and a custom
-    JVP rule's tangent would not vary over the axes its primal varies over.
-    """
-    return jax.typeof(y).update(dtype=np.dtype(dtype), weak_type=False)
-
-
 def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],
                  arg: Array | None = None) -> Array:
     """Transpose of :func:`gather_pass` (``arg`` given) or of a window sum (``arg=None``), written for speed.
@@ -447,7 +437,7 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
             stacked = jnp.stack(parts, axis=a.axis + 1)
             shape = list(parts[0].shape)
             shape[a.axis] *= a.stride
-            merged[key] = stacked.reshape(shape)
+            merged[key] = reshape_like(stacked, shape, parts[0])
         phases = merged
     dx = phases[()]
     for a in axes:
@@ -521,7 +511,7 @@ def _tiling_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[
     merged = list(ct.shape)
     for a in axes:
         merged[a.axis] = a.out * a.window
-    dx = full.reshape(merged)
+    dx = reshape_like(full, merged, ct)
     config = [(0, 0, 0)] * dx.ndim
     for a in axes:
         config[a.axis] = (-a.low, a.size + a.low - a.out * a.window, 0)

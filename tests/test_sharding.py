@@ -86,11 +86,12 @@ _SINGLE: dict[str, list[np.ndarray]] = {}
 
 
 def single_device(name: str) -> list[np.ndarray]:
-    """The cell's program on one device (this process), cached per op."""
+    """The cell's program on one CPU device (this process), cached per op: ``[*outputs, grad, jvp, hvp]``."""
     if name not in _SINGLE:
         f = {**sharding_cases.OPS, **sharding_cases.SLOW_OPS}[name]
         x, t = sharding_cases.inputs()
-        _SINGLE[name] = [np.asarray(o) for o in jax.jit(sharding_cases.program(f))(x, t)]
+        with jax.default_device(jax.devices("cpu")[0]):  # the cells run on CPU devices too
+            _SINGLE[name] = [np.asarray(o) for o in jax.jit(sharding_cases.program(f))(x, t)]
     return _SINGLE[name]
 
 

@@ -41,6 +41,7 @@ from jaxpool._args import (
     torch_names,
 )
 from jaxpool._args import identity as _identity
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 OutputSize = int | Sequence[int | None]
@@ -206,7 +207,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
                 "is empty; adaptive pooling needs at least one element per bin"
             )
     resolved = tuple(shape[ax] if o is None else o for ax, o in zip(axes, sizes, strict=False))
-    return jnp.asarray(arr), axes, resolved
+    return whole_axes(jnp.asarray(arr), axes), axes, resolved
 
 
 def _out_shape(

@@ -42,6 +42,7 @@ from jaxpool._args import (
     torch_names,
 )
 from jaxpool._geometry import resolve
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 PADDING_MODES = ("reflect", "zero")
@@ -151,7 +152,7 @@ def blur_pool(
                 f"wider than the input allows (size {shape[ax]}, at most {shape[ax] - 1}); "
                 "use padding='zero' or a smaller filter_size"
             )
-    x = jnp.asarray(arr)
+    x = whole_axes(jnp.asarray(arr), axes)
     out_dtype = result_dtype(x.dtype, jnp.mean)
     acc = accumulation_dtype(out_dtype)
     x = x.astype(acc)

@@ -32,6 +32,7 @@ from jaxpool._args import (
 )
 from jaxpool._geometry import PoolGeometry, prepare
 from jaxpool._max import extreme_pool, gather, winners
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 
@@ -71,7 +72,7 @@ def indices_for(x: Array, geom: PoolGeometry, take_max: bool, iota: Array | None
     """int32 plane indices of the elements max (min) pooling of ``x`` selects (no gradient)."""
     if iota is None:
         iota = plane_iota(geom.input_shape, geom.spatial_axes)
-    xs = lax.stop_gradient(x)
+    xs = whole_axes(lax.stop_gradient(x), geom.spatial_axes)
     if xs.dtype == jnp.bool_:
         xs = xs.astype(jnp.uint8)
     _, args = winners(xs, geom, take_max)

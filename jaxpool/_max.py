@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxpool import _windows
+from jaxpool import _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
 from jaxpool._args import accumulation_dtype as _compute_dtype
 from jaxpool._args import identity as _identity
@@ -110,7 +110,7 @@ def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents
     )
     # The tangent map is written as the transpose of the hand-made reverse pass, so that JAX's transpose of it
     # (what grad runs) is exactly ``scatter``; forward mode evaluates the transposed ops (a gather).
-    gather_t = jax.linear_transpose(lambda c: scatter(c, geom, args), jax.ShapeDtypeStruct(y.shape, t.dtype))
+    gather_t = jax.linear_transpose(lambda c: scatter(c, geom, args), _sharding.transpose_spec(y, t.dtype))
     (dy,) = gather_t(t)
     return y, dy
 
@@ -121,6 +121,7 @@ def extreme_pool(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
 
     Jitted with the (hashable, static) geometry so that eager calls compile one program, cached per shape.
     """
+    x = _sharding.whole_axes(x, geom.spatial_axes)
     if x.dtype == jnp.bool_:
         return _values(x.astype(jnp.uint8), geom, take_max).astype(jnp.bool_)
     if jnp.issubdtype(x.dtype, jnp.floating):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _windows
+from jaxpool import _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, as_int, check_flag, shared_doc, show, torch_names
 from jaxpool._args import accumulation_dtype as _acc_dtype
 from jaxpool._args import result_dtype as _result_dtype
@@ -48,7 +48,7 @@ def _group_sum_jvp(axes: tuple, in_shape: tuple, primals: tuple, tangents: tuple
     (x,), (t,) = primals, tangents
     y = _windows.sum_pass(x, axes)
     sum_t = jax.linear_transpose(lambda c: _windows.scatter_pass(c, axes, in_shape),
-                                 jax.ShapeDtypeStruct(y.shape, t.dtype))
+                                 _sharding.transpose_spec(y, t.dtype))
     (dy,) = sum_t(t)
     return y, dy
 
@@ -86,6 +86,7 @@ def _divide(s: Array, geom: PoolGeometry, count_include_pad: bool, divisor_overr
 def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bool,
           divisor_override: int | None) -> Array:
     """sum/avg/lp pooling of a validated array (jitted on the static geometry, so eager calls compile once)."""
+    x = _sharding.whole_axes(x, geom.spatial_axes)
     out_dtype = _result_dtype(x.dtype, jnp.sum if op == "sum" else jnp.mean)
     xa = x.astype(_acc_dtype(out_dtype))
     if op == "lp" and p != 1.0:

@@ -32,7 +32,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxpool._args import (
     check_flag,
@@ -44,42 +43,36 @@ from jaxpool._args import (
     torch_names,
 )
 from jaxpool._args import identity as _identity
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 
 
-def _index_arrays(idx: Array, plane: int, channels_first: bool) -> tuple[Array, Array, Array]:
-    """Index arrays for a (B, S, C) / (B, C, S) scatter; out-of-range indices are dropped."""
-    b, s, c = (idx.shape[0], idx.shape[2], idx.shape[1]) if channels_first else idx.shape
-    pos = jnp.where((idx >= 0) & (idx < plane), idx, jnp.asarray(plane, idx.dtype))
-    bi = lax.broadcasted_iota(idx.dtype, (b, 1, 1), 0)
-    ci = lax.broadcasted_iota(
-        idx.dtype, (1, c, 1) if channels_first else (1, 1, c), 1 if channels_first else 2
-    )
-    del s
-    return bi, pos, ci
+def _plane_scatter(v: Array, idx: Array, plane: int, channels_first: bool, combine: str) -> Array:
+    """Scatter ``v`` at ``idx`` into a ``plane``-long output per (sample, channel); ``(B, S, C)`` or ``(B, C, S)``.
 
+    Written as a 1-D scatter per plane, vmapped over samples and channels: the scatter then names those axes
+    as batching dimensions, so XLA keeps it (and its transpose, a gather) local to every shard when the batch
+    or the features are sharded, and explicit sharding infers the output's sharding. Out-of-range indices are
+    dropped.
+    """
 
-def _target(shape3: tuple[int, ...], plane: int, channels_first: bool) -> tuple[int, int, int]:
-    b = shape3[0]
-    return (b, shape3[1], plane) if channels_first else (b, plane, shape3[2])
+    def one(vv: Array, ii: Array) -> Array:
+        ii = jnp.where((ii >= 0) & (ii < plane), ii, jnp.asarray(plane, ii.dtype))  # negatives would wrap
+        if combine == "add":
+            return jnp.zeros((plane,), vv.dtype).at[ii].add(vv, mode="drop")
+        if combine == "mark":
+            return jnp.zeros((plane,), jnp.bool_).at[ii].set(True, mode="drop")
+        return jnp.full((plane,), _identity(vv.dtype, True), vv.dtype).at[ii].max(vv, mode="drop")
 
-
-def _scatter(v: Array, idx: Array, plane: int, channels_first: bool, combine: str) -> Array:
-    bi, pos, ci = _index_arrays(idx, plane, channels_first)
-    target = _target(v.shape, plane, channels_first)
-    where = (bi, ci, pos) if channels_first else (bi, pos, ci)
-    if combine == "add":
-        return jnp.zeros(target, v.dtype).at[where].add(v, mode="drop")
-    if combine == "mark":
-        return jnp.zeros(target, jnp.bool_).at[where].set(True, mode="drop")
-    ident = _identity(v.dtype, True)
-    return jnp.full(target, ident, v.dtype).at[where].max(v, mode="drop")
+    chan_axis = 0 if channels_first else 1  # the channel axis of one sample's (C, S) / (S, C) array
+    per_sample = jax.vmap(one, in_axes=(chan_axis, chan_axis), out_axes=chan_axis)
+    return jax.vmap(per_sample)(v, idx)
 
 
 def _unpool_values(v: Array, idx: Array, plane: int, channels_first: bool) -> Array:
-    hit = _scatter(v, idx, plane, channels_first, "mark")
-    out = _scatter(v, idx, plane, channels_first, "max")
+    hit = _plane_scatter(v, idx, plane, channels_first, "mark")
+    out = _plane_scatter(v, idx, plane, channels_first, "max")
     return jnp.where(hit, out, jnp.zeros((), v.dtype))
 
 
@@ -92,7 +85,7 @@ def _unpool_float(v: Array, idx: Array, plane: int, channels_first: bool) -> Arr
 def _unpool_float_jvp(plane: int, channels_first: bool, primals: tuple, tangents: tuple) -> tuple:
     (v, idx), (t, _) = primals, tangents
     y = _unpool_values(v, idx, plane, channels_first)
-    return y, _scatter(t, idx, plane, channels_first, "add")
+    return y, _plane_scatter(t, idx, plane, channels_first, "add")
 
 
 def _int32_indices(indices: Any, plane: int) -> Array:
@@ -171,8 +164,8 @@ def max_unpool(
         raise TypeError(f"output_size must hold ints for max_unpool, got {output_size!r}")
     plane = math.prod(sizes)
     check_int32_extent(plane, f"output_size={tuple(sizes)}")
-    v = jnp.asarray(varr)
-    idx = _int32_indices(iarr, plane)
+    v = whole_axes(jnp.asarray(varr), axes)
+    idx = whole_axes(_int32_indices(iarr, plane), axes)
     batch = vshape[: axes[0] - (1 if channels_first else 0)]
     feat = vshape[axes[0] - 1] if channels_first else vshape[-1]
     spatial = math.prod(vshape[a] for a in axes)

@@ -39,6 +39,7 @@ import numpy as np
 from jax import lax
 
 from jaxpool._geometry import AxisGeometry, PoolGeometry
+from jaxpool._sharding import reshape_like
 
 Array = jnp.ndarray
 
@@ -353,29 +354,30 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
 
 
 def materialize(a: Array) -> Array:
-    """Return ``a`` unchanged, but make XLA compute and store it once.
+    """Return ``a`` unchanged, but make XLA:CPU compute and store it once.
 
     The reverse pass reads each winner offset several times (once per window offset, and more for overlapping
     windows). XLA:CPU fuses the cheap compare/select chain that computes the winners into that consumer and
     recomputes it per read, which made ``jit(grad)`` 10-60x slower in our measurements; an
-    ``optimization_barrier`` does not prevent that fusion. XLA never fuses across a conditional, so on CPU the
-    winners pass through a ``lax.cond`` whose branches both return them unchanged (written differently, since
-    XLA inlines a conditional whose branches it can prove equal). Elsewhere (a conditional would
-    read its predicate on the host) a scatter with unique, sorted indices does the same job; both are exact and
-    deterministic.
+    ``optimization_barrier`` around ``a`` does not prevent that fusion. XLA never fuses across a conditional, so
+    on CPU the winners pass through a ``lax.cond`` whose branches both return them unchanged (written
+    differently, since XLA inlines a conditional whose branches it can prove equal).
+
+    The predicate is the constant ``True`` behind an ``optimization_barrier``: XLA cannot fold it (so the
+    conditional survives), yet it reads no data. A predicate read from ``a`` would be a collective under
+    automatic sharding (one element of a sharded array), a sharding error under explicit sharding, and a
+    per-example select (no barrier) under ``vmap``; a constant is replicated, unvarying in ``shard_map`` and
+    unbatched, so the same program runs on every shard with no communication.
+
+    Other backends get ``a`` as it is: their fusion passes weigh the cost of recomputation, and a conditional
+    there reads its predicate on the host. Both paths are exact and deterministic.
     """
-    if a.size == 0:
+    if a.size == 0 or jax.default_backend() != "cpu":
         return a
-    if jax.default_backend() == "cpu":
-        # Both branches return ``a`` (its entries are non-negative offsets); they differ in form only, so that
-        # XLA's conditional simplifier cannot prove them equal and inline (then fuse) them.
-        return lax.cond(a.reshape(-1)[0] >= 0, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
-    flat = a.reshape(-1)
-    n = flat.shape[0]
-    buf = jnp.zeros((n + 1,), a.dtype).at[lax.iota(jnp.int32, n)].set(
-        flat, indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds"
-    )
-    return buf[:n].reshape(a.shape)
+    # Both branches return ``a`` (its entries are non-negative offsets); they differ in form only, so that XLA's
+    # conditional simplifier cannot prove them equal and inline (then fuse) them.
+    keep = lax.optimization_barrier(jnp.asarray(True))
+    return lax.cond(keep, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
 
 
 def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],
@@ -435,7 +437,7 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
             stacked = jnp.stack(parts, axis=a.axis + 1)
             shape = list(parts[0].shape)
             shape[a.axis] *= a.stride
-            merged[key] = stacked.reshape(shape)
+            merged[key] = reshape_like(stacked, shape, parts[0])
         phases = merged
     dx = phases[()]
     for a in axes:
@@ -509,7 +511,7 @@ def _tiling_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[
     merged = list(ct.shape)
     for a in axes:
         merged[a.axis] = a.out * a.window
-    dx = full.reshape(merged)
+    dx = reshape_like(full, merged, ct)
     config = [(0, 0, 0)] * dx.ndim
     for a in axes:
         config[a.axis] = (-a.low, a.size + a.low - a.out * a.window, 0)

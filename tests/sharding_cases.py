@@ -1,0 +1,172 @@
+"""The sharding matrix's cases, and the worker that runs them on 8 virtual CPU devices.
+
+The ops (every public function family and both Flax module flavours) run in one jitted program per
+(op, sharding mode) that returns the values, the gradient, a jvp and a Hessian-vector product. ``tests/
+test_sharding.py`` runs this file as a script in a subprocess started with 8 CPU devices (the test process
+itself keeps one device: other tests, the experiments' among them, build meshes from ``jax.devices()``), then
+compares every output with the single-device result it computes itself.
+
+Run as ``python tests/sharding_cases.py OUT_DIR [--slow]``: writes ``OUT_DIR/arrays.npz`` (outputs, keyed
+``op/mode/i``) and ``OUT_DIR/meta.json`` (per cell: the error if it raised, each output's
+``PartitionSpec``, the collectives in the compiled program).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxpool
+import jaxpool.linen
+import jaxpool.nnx
+
+SHAPE = (8, 8, 8, 8)  # (batch, height, width, features); every axis splits over 8 devices
+COLLECTIVES = ("all-gather", "all-reduce", "all-to-all", "collective-permute", "reduce-scatter")
+#: mode -> (mesh axis type, PartitionSpec entries of the input, whether the op runs inside shard_map)
+MODES = {
+    "explicit_batch": ("Explicit", ("b",), False),
+    "explicit_feature": ("Explicit", (None, None, None, "b"), False),
+    "shard_map": ("Explicit", ("b",), True),
+    "auto_batch": ("Auto", ("b",), False),
+    "auto_feature": ("Auto", (None, None, None, "b"), False),
+    "explicit_spatial": ("Explicit", (None, "b"), False),
+    "auto_spatial": ("Auto", (None, "b"), False),
+}
+
+
+def _unpool(x: jax.Array) -> tuple:
+    v, i = jaxpool.max_pool_with_indices(x, (2, 2), (2, 2))
+    return (jaxpool.max_unpool(v, i, (8, 8)),)
+
+
+#: op name -> function of x returning a tuple whose first entry is the float output that is differentiated.
+OPS: dict[str, Callable[[jax.Array], tuple]] = {
+    "max": lambda x: (jaxpool.max_pool(x, (3, 3), (2, 2), "SAME"),),
+    "min": lambda x: (jaxpool.min_pool(x, (2, 2), (2, 2)),),
+    "avg": lambda x: (jaxpool.avg_pool(x, (3, 3), (2, 2), "SAME", count_include_pad=False),),
+    "sum": lambda x: (jaxpool.sum_pool(x, (2, 2), (2, 2)),),
+    "lp": lambda x: (jaxpool.lp_pool(x, 2.0, (3, 3), (1, 1), "SAME"),),
+    "max_with_indices": lambda x: jaxpool.max_pool_with_indices(x, (3, 3), (2, 2), "SAME"),
+    "min_with_indices": lambda x: jaxpool.min_pool_with_indices(x, (2, 2), (1, 1), dilation=2),
+    "max_unpool": _unpool,
+    "adaptive_avg": lambda x: (jaxpool.adaptive_avg_pool(x, (3, 4)),),
+    "adaptive_max": lambda x: jaxpool.adaptive_max_pool(x, (3, 4), return_indices=True),
+    "global_avg": lambda x: (jaxpool.global_avg_pool(x),),
+    "global_max": lambda x: (jaxpool.global_max_pool(x),),
+    "blur": lambda x: (jaxpool.blur_pool(x),),
+    "linen_max": lambda x: (jaxpool.linen.MaxPool((2, 2), (2, 2)).apply({}, x),),
+    "nnx_avg": lambda x: (jaxpool.nnx.AvgPool((3, 3), (2, 2), "SAME")(x),),
+}
+
+#: Broader geometries, run only with --runslow (each under every mode).
+SLOW_OPS: dict[str, Callable[[jax.Array], tuple]] = {
+    "max_1d_stride1_same": lambda x: (jaxpool.max_pool(x.reshape(8, 64, 8), 3, 1, "SAME"),),
+    "avg_1d_reduce_window": lambda x: (jaxpool.avg_pool(x.reshape(8, 64, 8), 3, 2, "SAME"),),
+    "max_channels_first_dilated": lambda x: (
+        jaxpool.max_pool(x, (2, 2), (1, 2), 1, dilation=(2, 1), channels_first=True),),
+    "sum_3d": lambda x: (jaxpool.sum_pool(jnp.stack([x, -x], axis=3), (2, 2, 2), (2, 1, 2), "SAME"),),
+    "min_ceil_mode": lambda x: (jaxpool.min_pool(x, (3, 3), (2, 2), 1, ceil_mode=True),),
+    "lp_tiling": lambda x: (jaxpool.lp_pool(x, 3.0, (4, 4), (4, 4)),),
+    "linen_adaptive_max": lambda x: (jaxpool.linen.AdaptiveMaxPool((3, 3)).apply({}, x),),
+    "nnx_global_max": lambda x: (jaxpool.nnx.GlobalMaxPool()(x),),
+}
+
+
+def inputs() -> tuple[np.ndarray, np.ndarray]:
+    """The input (distinct values: no ties) and the tangent, float32 of shape SHAPE."""
+    rng = np.random.default_rng(2026)
+    x = rng.permutation(np.prod(SHAPE)).reshape(SHAPE).astype(np.float32) / 512.0 - 4.0
+    return x, rng.standard_normal(SHAPE).astype(np.float32)
+
+
+def program(f: Callable[[jax.Array], tuple]) -> Callable[[jax.Array, jax.Array], tuple]:
+    """``(x, t) -> (*f(x), grad, jvp, hvp)`` for the loss ``sum(f(x)[0] ** 2)``, tangent ``t``."""
+
+    def loss(x: jax.Array) -> jax.Array:
+        return jnp.sum(f(x)[0] ** 2)
+
+    def run(x: jax.Array, t: jax.Array) -> tuple:
+        _, dy = jax.jvp(lambda a: f(a)[0], (x,), (t,))
+        _, hvp = jax.jvp(jax.grad(loss), (x,), (t,))
+        return (*f(x), jax.grad(loss)(x), dy, hvp)
+
+    return run
+
+
+#: Ops whose spatially sharded cells run by default (the others' run with --runslow): spatial sharding may
+#: communicate, and its programs are the slowest to compile.
+SPATIAL_DEFAULT = ("max", "avg", "max_with_indices", "max_unpool", "adaptive_max", "blur")
+
+
+def plan(mode: str, slow: bool) -> dict[str, Callable]:
+    """The ops run under ``mode`` in the default run (``slow=False``) or only with --runslow."""
+    if "spatial" not in mode:
+        return SLOW_OPS if slow else OPS
+    default = {name: OPS[name] for name in SPATIAL_DEFAULT}
+    return {**SLOW_OPS, **{k: f for k, f in OPS.items() if k not in default}} if slow else default
+
+
+def merged(ops: dict[str, Callable]) -> Callable[[jax.Array, jax.Array], dict]:
+    """One program for several ops: ``(x, t) -> {name: program(op)(x, t)}`` (compiles once, not per op)."""
+    return lambda x, t: {name: program(f)(x, t) for name, f in ops.items()}
+
+
+def _cells(ops: dict[str, Callable], mode: str, x: np.ndarray, t: np.ndarray) -> tuple[dict, dict]:
+    """Outputs and meta of ``ops`` under ``mode``, compiled as one program."""
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec
+
+    kind, spec, manual = MODES[mode]
+    mesh = jax.make_mesh((8,), ("b",), axis_types=(getattr(AxisType, kind),))
+    with jax.set_mesh(mesh):
+        if manual:
+            ops = {name: jax.shard_map(f, in_specs=PartitionSpec("b"), out_specs=PartitionSpec("b"))
+                   for name, f in ops.items()}
+        sharding = NamedSharding(mesh, PartitionSpec(*spec))
+        xs, ts = jax.device_put(x, sharding), jax.device_put(t, sharding)
+        compiled = jax.jit(merged(ops)).lower(xs, ts).compile()
+        text = compiled.as_text()
+        outs = compiled(xs, ts)
+    collectives = [c for c in COLLECTIVES if c in text]
+    arrays = {f"{name}/{mode}/{i}": np.asarray(o) for name, os in outs.items() for i, o in enumerate(os)}
+    meta = {f"{name}/{mode}": {"specs": [list(o.sharding.spec) for o in os], "collectives": collectives}
+            for name, os in outs.items()}
+    return arrays, meta
+
+
+def main(out_dir: str, slow: bool) -> None:
+    """Run every op under every mode; one program per mode, per op where the whole program fails (so that the
+    error is reported for the op that raises). Collectives are those of the program the op was compiled in."""
+    assert jax.device_count() == 8, jax.devices()
+    x, t = inputs()
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, dict] = {}
+    for mode in MODES:
+        ops = plan(mode, slow)
+        try:
+            got = _cells(ops, mode, x, t)
+        except Exception:  # noqa: BLE001 -- retried op by op below, to name the op that fails
+            got = None
+        if got is not None:
+            arrays.update(got[0])
+            meta.update(got[1])
+            continue
+        for name, f in ops.items():
+            try:
+                a, m = _cells({name: f}, mode, x, t)
+            except Exception as e:  # noqa: BLE001 -- reported per cell, asserted by the test
+                meta[f"{name}/{mode}"] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+                continue
+            arrays.update(a)
+            meta.update(m)
+    np.savez(Path(out_dir) / "arrays.npz", **arrays)
+    (Path(out_dir) / "meta.json").write_text(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], "--slow" in sys.argv[2:])

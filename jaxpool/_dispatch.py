@@ -38,6 +38,8 @@ class Kernels:
         ``lax.reduce_window`` (differentiated by JAX) rather than slice views.
       extreme_reduce_window_padded_1d: a padded single-axis max/min *values* pass (no winners) goes through
         ``lax.reduce_window``.
+      large_scan: how the large-window scheme runs its within-block scans: "associative"
+        (``lax.associative_scan``) or "sequential" (``lax.scan`` over the window offsets).
     """
 
     max_group_window: int
@@ -45,20 +47,26 @@ class Kernels:
     large_extreme_window: int
     sum_reduce_window_1d: bool
     extreme_reduce_window_padded_1d: bool
+    large_scan: str = "associative"
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
 _CPU = Kernels(
     # 3x3x3 = 27 views fuse into one loop; 2-D 7x7 = 49 views were slower than two 1-D passes of 7.
     max_group_window=32,
-    # Crossovers, 1-D (8, 16384, 16) float32, fwd+bwd, stride 1 (views vs blocked scheme):
-    # see README "How it is fast" for the measured series.
-    large_sum_window=24,
-    large_extreme_window=24,
+    # Crossovers, 1-D (8, 16384, 16) float32, fwd+bwd under jit, stride 1 SAME, measured on a heavily loaded
+    # 2-core CPU (load ~12; ours vs ours, interleaved, best of 5): sums w=32 views 64 ms vs blocked 345 ms,
+    # w=64 views 707 ms vs blocked 308 ms; max w=64 views 352 ms vs blocked 616 ms, w=4096 blocked 925 ms
+    # (views: one program per offset, minutes to compile). Re-measure on a quiet machine.
+    large_sum_window=64,
+    large_extreme_window=128,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
     sum_reduce_window_1d=True,
     # 1-D SAME max values: reduce_window beats the border blocks of the views.
     extreme_reduce_window_padded_1d=True,
+    # lax.scan over the window offsets: compile time flat in the window (6.6 s at w=64 and 4096 under that
+    # load) where lax.associative_scan took 14-45 s; run time equal or better (sum w=64: 308 vs 364 ms).
+    large_scan="sequential",
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

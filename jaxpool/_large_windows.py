@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 from jax import lax
 
+from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry
 
 Array = jnp.ndarray
@@ -101,11 +103,34 @@ def _iota(z: Array, ax: int, lay: _Layout, what: str) -> Array:
     return (b * jnp.int32(lay.w) + t) * jnp.int32(lay.d) + r
 
 
+def _scan(combine: Callable[[Any, Any], Any], elems: Any, ax: int, reverse: bool) -> Any:
+    """Inclusive scan of ``elems`` (an array or a tuple of arrays) along the block-offset axis ``ax + 1``.
+
+    ``kernels().large_scan`` picks the formulation: "associative" (``lax.associative_scan``: log-depth, program
+    size O(log w)) or "sequential" (``lax.scan`` over the ``w`` offsets, each step one slab of ``n / w``
+    elements: constant program size, ``w`` loop steps).
+    """
+    if kernels().large_scan == "associative":
+        return lax.associative_scan(combine, elems, axis=ax + 1, reverse=reverse)
+    single = not isinstance(elems, tuple)
+    xs = tuple(jnp.moveaxis(e, ax + 1, 0) for e in ((elems,) if single else elems))
+
+    def step(carry: tuple, x: tuple) -> tuple:
+        new = tuple(x) if carry is None else combine(carry if not single else carry[0], x if not single else x[0])
+        new = (new,) if single else tuple(new)
+        return new, new
+
+    first = tuple(e[-1] if reverse else e[0] for e in xs)
+    rest = tuple(e[:-1] if reverse else e[1:] for e in xs)
+    _, ys = lax.scan(step, first, rest, reverse=reverse)
+    out = tuple(jnp.concatenate([y, f[None]] if reverse else [f[None], y], axis=0) for y, f in zip(ys, first))
+    out = tuple(jnp.moveaxis(o, 0, ax + 1) for o in out)
+    return out[0] if single else out
+
+
 def _scans(zb: Array, ax: int, combine: Callable[[Array, Array], Array]) -> tuple[Array, Array]:
     """Prefix (``G``) and suffix (``H``) running reductions within each block."""
-    g = lax.associative_scan(combine, zb, axis=ax + 1)
-    h = lax.associative_scan(combine, zb, axis=ax + 1, reverse=True)
-    return g, h
+    return _scan(combine, zb, ax, False), _scan(combine, zb, ax, True)
 
 
 def _segmented(v: Array, start: Array, ax: int, reverse: bool, carry: bool) -> Array:
@@ -116,7 +141,7 @@ def _segmented(v: Array, start: Array, ax: int, reverse: bool, carry: bool) -> A
         (va, fa), (vb, fb) = a, b
         return jnp.where(fb, vb, va if carry else va + vb), fa | fb
 
-    return lax.associative_scan(combine, (v, start), axis=ax + 1, reverse=reverse)[0]
+    return _scan(combine, (v, start), ax, reverse)[0]
 
 
 def _upsample(ct: Array, a: AxisGeometry) -> Array:

@@ -116,8 +116,7 @@ def _scan(combine: Callable[[Any, Any], Any], elems: Any, ax: int, reverse: bool
     xs = tuple(jnp.moveaxis(e, ax + 1, 0) for e in ((elems,) if single else elems))
 
     def step(carry: tuple, x: tuple) -> tuple:
-        new = tuple(x) if carry is None else combine(carry if not single else carry[0], x if not single else x[0])
-        new = (new,) if single else tuple(new)
+        new = (combine(carry[0], x[0]),) if single else tuple(combine(carry, x))
         return new, new
 
     first = tuple(e[-1] if reverse else e[0] for e in xs)

@@ -198,3 +198,19 @@ def test_dispatch_table_has_every_backend():
     assert _windows.large_axis(geom.axes, "extreme") == geom.axes[0]
     geom = resolve((1, 500, 1), k.large_extreme_window - 1, 1, "VALID")
     assert _windows.large_axis(geom.axes, "extreme") is None
+
+
+@pytest.mark.parametrize("op", ["max", "sum"])
+def test_associative_scan_formulation(op):
+    """The table's other scan formulation (``large_scan="associative"``) gives the same exact results."""
+    backend = jax.default_backend()
+    saved = _dispatch.TABLE[backend]
+    _dispatch.TABLE[backend] = dataclasses.replace(saved, large_scan="associative")
+    jax.clear_caches()
+    try:
+        x = np.round(np.random.default_rng(10).standard_normal((1, 50, 2)) * 2).astype(np.float32)
+        x[0, 20, 1] = np.nan if op == "max" else 0.5
+        _check(op, x, 12, 3, ((5, 6),), dil=2)
+    finally:
+        _dispatch.TABLE[backend] = saved
+        jax.clear_caches()

@@ -38,13 +38,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxpool import _large_windows as _large
+from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry, PoolGeometry
 from jaxpool._sharding import reshape_like
 
 Array = jnp.ndarray
 
-#: Largest window (number of offsets) reduced in a single fused pass.
-MAX_GROUP_WINDOW = 32
+
+def large_axis(axes: Sequence[AxisGeometry], op: str) -> AxisGeometry | None:
+    """The axis of a single-axis pass whose window takes the blocked large-window scheme
+    (``_large_windows``) for ``op`` ("sum" or "extreme") on this backend, else None (``_dispatch`` table)."""
+    if len(axes) != 1:
+        return None
+    k = kernels()
+    return axes[0] if axes[0].window >= (k.large_sum_window if op == "sum" else k.large_extreme_window) else None
 
 
 def axis_groups(geom: PoolGeometry) -> list[tuple[int, ...]]:
@@ -56,7 +64,7 @@ def axis_groups(geom: PoolGeometry) -> list[tuple[int, ...]]:
     groups: list[list[int]] = []
     for i in reversed(dims):
         if groups and math.prod(geom.axes[j].window for j in groups[-1]) * geom.axes[i].window \
-                <= MAX_GROUP_WINDOW:
+                <= kernels().max_group_window:
             groups[-1].insert(0, i)
         else:
             groups.append([i])
@@ -258,6 +266,8 @@ def _blockwise(axes: Sequence[AxisGeometry], block: Callable[[Sequence[AxisGeome
 def sum_pass(x: Array, axes: Sequence[AxisGeometry]) -> Array:
     """Window sums over a group of axes, padding contributing zero."""
     axes = tuple(sorted(axes, key=lambda a: a.axis))
+    if (big := large_axis(axes, "sum")) is not None:
+        return _large.sum_pass(x, big)
     return _blockwise(axes, lambda b: _sum_block(x, b))
 
 
@@ -275,6 +285,8 @@ def _sum_block(x: Array, axes: Sequence[AxisGeometry]) -> Array:
 def extreme_pass(x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool) -> Array:
     """Window max (min) values over a group of axes; NaN propagates, padding holds ``identity``."""
     axes = tuple(sorted(axes, key=lambda a: a.axis))
+    if (big := large_axis(axes, "extreme")) is not None:
+        return _large.extreme_pass(x, big, identity, take_max, with_code=False)[0]
     return _blockwise(axes, lambda b: _extreme_block(x, b, identity, take_max))
 
 
@@ -302,8 +314,13 @@ def argextreme_pass(
     the chain's starting point (offset 0, padded where some axis has low padding); those outputs are handed
     to their first real element by a static mask. The chain runs in 32-bit lanes and the offsets are narrowed
     to int8 once at the end (mixed-width selects do not vectorize on CPU).
+
+    A large window (:func:`large_axis`) records a uint8 code of its winners instead (``_large_windows``);
+    :func:`gather_pass` and :func:`scatter_pass` take either form, by the same test.
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
+    if (big := large_axis(axes, "extreme")) is not None:
+        return _large.extreme_pass(x, big, identity, take_max, with_code=True)  # type: ignore[return-value]
     return _blockwise(axes, lambda b: _argextreme_block(x, b, identity, take_max))
 
 
@@ -343,6 +360,8 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
     interleaving concatenate — the fast reverse pass of max/min pooling.
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
+    if (big := large_axis(axes, "extreme")) is not None:
+        return _large.extreme_gather(t, big, arg)
     views = SliceViews(t, axes, 0)
     zero = jnp.zeros((), t.dtype)
     out = None
@@ -391,6 +410,8 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
     runs this several times faster than the interior pads of the automatic transpose.
     """
     axes = tuple(sorted(axes, key=lambda a: a.axis))
+    if (big := large_axis(axes, "sum" if arg is None else "extreme")) is not None:
+        return _large.sum_scatter(ct, big) if arg is None else _large.extreme_scatter(ct, big, arg)
     if all(_abutting(a) for a in axes):
         return _tiling_scatter(ct, axes, in_shape, arg)
     if all(a.stride == 1 for a in axes):
@@ -538,9 +559,9 @@ def prefer_reduce_window(axes: Sequence[AxisGeometry]) -> bool:
     (whose phases must be interleaved by a concatenate) except when the windows tile the axis (stride ==
     window, no dilation), where the broadcast reverse pass wins; groups of several axes are faster as slices.
     """
-    if len(axes) != 1:
+    if len(axes) != 1 or large_axis(axes, "sum") is not None:
         return False
-    return not _abutting(axes[0])
+    return kernels().sum_reduce_window_1d and not _abutting(axes[0])
 
 
 def prefer_reduce_window_extreme(axes: Sequence[AxisGeometry]) -> bool:
@@ -549,7 +570,7 @@ def prefer_reduce_window_extreme(axes: Sequence[AxisGeometry]) -> bool:
     Measured: a padded single-axis pass (1-D SAME) runs faster in XLA's own reduce_window than as border
     blocks of slice views; unpadded passes and multi-axis groups are faster as slices.
     """
-    if len(axes) != 1:
+    if len(axes) != 1 or large_axis(axes, "extreme") is not None or not kernels().extreme_reduce_window_padded_1d:
         return False
     a = axes[0]
     return a.low > 0 or a.padded_extent > a.size

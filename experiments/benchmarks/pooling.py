@@ -27,6 +27,7 @@ Usage::
     python -m experiments.benchmarks.pooling --quick         # headline cases only (~1 min)
     python -m experiments.benchmarks.pooling --ops max --dims 2 3 --dtypes float32
     python -m experiments.benchmarks.pooling --rerun-slower a.json   # second run of slow cases
+    python -m experiments.benchmarks.pooling --windows --json w.json  # window-scaling grid (``windows``)
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxpool
-from experiments.benchmarks import _report, _timing, _torch_pool
+from experiments.benchmarks import _report, _timing, _torch_pool, windows
 from experiments.benchmarks._cases import (
     CONFIGS,
     DIMS,
@@ -268,6 +269,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="repeat short calls within a sample until it lasts this long (default 5)")
     p.add_argument("--batch", type=int, default=None, help="override every shape's batch size")
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
+    p.add_argument("--windows", action="store_true",
+                   help="the window-scaling grid instead (1-D max/avg/sum windows 2..4096 at stride 1 and "
+                        "window/4; 2-D max 3..63 stride 1 SAME; compile times and fwd+bwd vs flax)")
+    p.add_argument("--window-sizes", type=int, nargs="+", default=None,
+                   help="with --windows: the 1-D windows to run (default 2 4 ... 4096)")
+    p.add_argument("--dtype", default="float32", choices=DTYPES, help="with --windows: input dtype")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="write all results as JSON (atomically, after every case)")
     p.add_argument("--rerun-slower", default=None, metavar="PATH",
@@ -315,6 +322,15 @@ def slower_from_json(path: str) -> list[Case]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse ``argv``, run the benchmark, print table and summary; return the results dict."""
     args = parse_args(argv)
+    if args.windows:
+        grid = windows.points(args.window_sizes or windows.WINDOWS_1D, ops=args.ops)
+        meta = {**environment(), "dtype": args.dtype, "repeats": args.repeats}
+        save = (lambda recs: _io.atomic_write_json(args.json, {"meta": meta, "points": recs})) if args.json else None
+        result = windows.run(grid, dtype=args.dtype, repeats=min(args.repeats, 5), on_record=save)
+        result["meta"] = meta
+        if args.json:
+            _io.atomic_write_json(args.json, result)
+        return result
     if args.rerun_slower:
         cases = slower_from_json(args.rerun_slower)
     elif args.quick:

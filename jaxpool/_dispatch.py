@@ -1,0 +1,93 @@
+"""The per-backend kernel table: which of jaxpool's kernels (or XLA's own) each pass uses (SPEC §7).
+
+Every measured kernel choice of the library is one field of :class:`Kernels`, and :data:`TABLE` holds one
+entry per backend. The entry is looked up at trace time from ``jax.default_backend()`` (the platform jit
+compiles for), so one program never mixes two backends' choices. All choices are exact: they change speed and
+program size, never values, winners or gradients (the tests hold every path to the same NumPy reference).
+
+CPU entries are measured (2-core x86 CPU, float32, ``jit`` of forward+backward, one process, interleaved;
+figures beside each field and in README "How it is fast"). No GPU or TPU has been measured yet
+(``experiments/benchmarks/device_report.sh`` is ready for one): their entries are the CPU choices, the safe
+default without measurements, because (a) each CPU choice is a different *formulation* of the same exact
+computation, not a CPU-specific trick whose speed depends on the CPU, (b) the large-window scheme bounds the
+work per element on every backend, whereas XLA's own ``reduce_window``/``select_and_scatter`` cost grows with
+the window everywhere, and (c) the alternative kernels (XLA's ``select_and_scatter`` gradient) break SPEC's
+rules (ties, NaN, dilation) or determinism (scatter-add on GPU). Replace them with measured values when a
+device report exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernels:
+    """Kernel choices of one backend.
+
+    Attributes:
+      max_group_window: the largest product of window lengths reduced in one fused pass over several axes
+        (one view per window offset); larger windows are split into one pass per axis.
+      large_sum_window: the smallest window length (of one axis, dilation included in nothing) from which a
+        window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
+        ``_large_windows`` instead of one view per offset / ``lax.reduce_window``.
+      large_extreme_window: the same for max/min values and winners (forward, reverse, jvp, indices).
+      sum_reduce_window_1d: a single-axis window sum that does not tile its axis goes through
+        ``lax.reduce_window`` (differentiated by JAX) rather than slice views.
+      extreme_reduce_window_padded_1d: a padded single-axis max/min *values* pass (no winners) goes through
+        ``lax.reduce_window``.
+      large_scan: how the large-window scheme runs its within-block scans: "associative"
+        (``lax.associative_scan``) or "sequential" (``lax.scan`` over the window offsets).
+    """
+
+    max_group_window: int
+    large_sum_window: int
+    large_extreme_window: int
+    sum_reduce_window_1d: bool
+    extreme_reduce_window_padded_1d: bool
+    large_scan: str = "associative"
+
+
+#: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
+_CPU = Kernels(
+    # 3x3x3 = 27 views fuse into one loop; 2-D 7x7 = 49 views were slower than two 1-D passes of 7.
+    max_group_window=32,
+    # Crossovers, 1-D (8, 16384, 16) float32, fwd+bwd under jit, stride 1 SAME, measured on a heavily loaded
+    # 2-core CPU (load ~12; ours vs ours, interleaved, best of 5): sums w=32 views 64 ms vs blocked 345 ms,
+    # w=64 views 707 ms vs blocked 308 ms; max w=64 views 352 ms vs blocked 616 ms, w=4096 blocked 925 ms
+    # (views: one program per offset, minutes to compile). Re-measure on a quiet machine.
+    large_sum_window=64,
+    large_extreme_window=128,
+    # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
+    sum_reduce_window_1d=True,
+    # 1-D SAME max values: reduce_window beats the border blocks of the views.
+    extreme_reduce_window_padded_1d=True,
+    # lax.scan over the window offsets: compile time flat in the window (6.6 s at w=64 and 4096 under that
+    # load) where lax.associative_scan took 14-45 s; run time equal or better (sum w=64: 308 vs 364 ms).
+    large_scan="sequential",
+)
+
+#: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).
+TABLE: dict[str, Kernels] = {
+    "cpu": _CPU,
+    "gpu": _CPU,
+    "tpu": _CPU,
+}
+
+_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
+
+
+def kernels(backend: str | None = None) -> Kernels:
+    """The kernel choices for ``backend`` (default: ``jax.default_backend()``, read at trace time).
+
+    Args:
+      backend: a platform name ("cpu", "gpu", "cuda", "rocm", "tpu", ...) or None.
+
+    Returns:
+      The :class:`Kernels` entry of that backend; unknown backends get the CPU entry.
+    """
+    name = jax.default_backend() if backend is None else backend
+    name = _ALIASES.get(name, name)
+    return TABLE.get(name, _CPU)

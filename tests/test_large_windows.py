@@ -1,0 +1,216 @@
+"""The large-window scheme (``_large_windows``): values, gradients, jvp and indices against the NumPy reference.
+
+Every case here has a window at or above the backend's crossover (``_dispatch``), which each test checks
+through ``_windows.large_axis`` before comparing, so these tests exercise the blocked running reductions and
+not the per-offset views. Small batch/feature dims keep the brute-force reference fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference import pool_reference_exact, pool_reference_vjp, pool_reference_winners
+
+import jaxpool
+from jaxpool import _dispatch, _windows
+from jaxpool._geometry import resolve
+
+
+@pytest.fixture(autouse=True)
+def low_crossover():
+    """Route windows from 8 up through the large-window scheme, so the brute-force reference stays fast;
+    jit caches are cleared on both sides (jaxpool jits on the static geometry, not on the table)."""
+    backend = jax.default_backend()
+    saved = _dispatch.TABLE[backend]
+    _dispatch.TABLE[backend] = dataclasses.replace(saved, large_sum_window=8, large_extreme_window=8)
+    jax.clear_caches()
+    yield
+    _dispatch.TABLE[backend] = saved
+    jax.clear_caches()
+
+
+FNS = {"max": jaxpool.max_pool, "min": jaxpool.min_pool, "sum": jaxpool.sum_pool, "avg": jaxpool.avg_pool}
+# (window, strides, padding, dilation, ceil_mode), 1-D, all above the crossover.
+GEOMS_1D = [
+    (12, 1, "VALID", 1, False),
+    (16, 4, "SAME", 1, False),
+    (9, 5, ((7, 3),), 2, False),
+    (10, 4, 5, 3, True),
+    (20, 3, ((19, 2),), 1, True),
+]
+
+
+def _call(op, x, w, s, pad, dil, ceil, **kw):
+    if op == "lp":
+        return jaxpool.lp_pool(x, 2.0, w, s, pad, dilation=dil, ceil_mode=ceil)
+    return FNS[op](x, w, s, pad, dilation=dil, ceil_mode=ceil, **kw)
+
+
+def _assert_large(shape, w, s, pad, dil, ceil, op):
+    geom = resolve(shape, w, s, pad, dilation=dil, ceil_mode=ceil)
+    kind = "extreme" if op in ("max", "min") else "sum"
+    larges = [_windows.large_axis((a,), kind) for a in geom.axes]
+    assert any(a is not None for a in larges), (shape, w)
+
+
+def _check(op, x, w, s, pad, dil=1, ceil=False, rtol=1e-5, atol=1e-5):
+    """Values and vjp against the reference; for max/min also indices and jvp."""
+    _assert_large(x.shape, w, s, pad, dil, ceil, "max" if op in ("max", "min") else op)
+    kw = dict(dilation=dil, ceil_mode=ceil)
+    ref_kw = dict(kw, norm_type=2.0) if op == "lp" else kw
+    y = _call(op, jnp.asarray(x), w, s, pad, dil, ceil)
+    np.testing.assert_allclose(np.asarray(y, np.float64), pool_reference_exact(x, op, w, s, pad, **ref_kw),
+                               rtol=rtol, atol=atol)
+    rng = np.random.default_rng(1)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dx = jax.vjp(lambda v: _call(op, v, w, s, pad, dil, ceil), jnp.asarray(x))[1](jnp.asarray(g, y.dtype))[0]
+    np.testing.assert_allclose(np.asarray(dx, np.float64), pool_reference_vjp(x, g, op, w, s, pad, **ref_kw),
+                               rtol=rtol, atol=atol)
+    if op in ("max", "min"):
+        idx_fn = jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices
+        v, idx = idx_fn(jnp.asarray(x), w, s, pad, **kw)
+        winners = pool_reference_winners(x, op, w, s, pad, **kw)
+        np.testing.assert_array_equal(np.asarray(idx), winners)
+        np.testing.assert_array_equal(np.asarray(v), np.asarray(y))
+        t = rng.standard_normal(x.shape).astype(np.float32)
+        _, jt = jax.jvp(lambda v: _call(op, v, w, s, pad, dil, ceil), (jnp.asarray(x),), (jnp.asarray(t),))
+        planes = t.reshape(x.shape[0], -1, x.shape[-1])
+        flat_idx = winners.reshape(x.shape[0], -1, x.shape[-1]).astype(np.int64)
+        expected = np.take_along_axis(planes, flat_idx, axis=1).reshape(jt.shape)
+        np.testing.assert_array_equal(np.asarray(jt), expected)
+
+
+@pytest.mark.parametrize("geom", GEOMS_1D, ids=lambda g: f"w{g[0]}s{g[1]}p{g[2]}d{g[3]}c{int(g[4])}")
+@pytest.mark.parametrize("op", ["max", "min", "sum", "avg", "lp"])
+def test_1d_values_grad_indices(op, geom):
+    w, s, pad, dil, ceil = geom
+    x = np.random.default_rng(0).standard_normal((2, 61, 2)).astype(np.float32)
+    _check(op, x, w, s, pad, dil, ceil)
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_ties_go_to_the_first_element(op):
+    # Few distinct values: most windows hold several maximal (minimal) elements.
+    x = np.random.default_rng(2).integers(-2, 3, (2, 70, 2)).astype(np.float32)
+    _check(op, x, 17, 1, "SAME")
+    _check(op, x, 9, 3, ((5, 8),), dil=2)
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_nan_windows_route_to_the_first_nan(op):
+    x = np.random.default_rng(3).standard_normal((1, 80, 2)).astype(np.float32)
+    x[0, [10, 12, 40], 0] = np.nan
+    x[0, [60, 61], 1] = np.nan
+    _check(op, x, 16, 3, "SAME")
+    # Hand check: window 16 stride 1 VALID; outputs 0..10 hold position 10 (the first NaN) in channel 0.
+    y = jaxpool.max_pool(x, 16) if op == "max" else jaxpool.min_pool(x, 16)
+    _, idx = (jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices)(x, 16)
+    assert np.isnan(np.asarray(y)[0, :11, 0]).all()
+    np.testing.assert_array_equal(np.asarray(idx)[0, :11, 0], 10)  # index within its (sample, channel) plane
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_infinite_inputs_beside_padding_never_lose_to_padding(op):
+    x = np.random.default_rng(4).standard_normal((1, 70, 1)).astype(np.float32)
+    fill = -np.inf if op == "max" else np.inf
+    x[0, :25] = fill  # equal to the padding's identity: the first real element must win
+    x[0, -20:] = fill
+    _check(op, x, 17, 1, ((16, 16),))
+    _check(op, x, 13, 2, ((12, 11),), ceil=True)
+
+
+def test_integer_max_with_padding():
+    x = np.random.default_rng(5).integers(-128, 128, (1, 60, 2)).astype(np.int8)
+    x[0, :20] = -128  # the dtype's min is the padding's identity
+    y, idx = jaxpool.max_pool_with_indices(x, 13, 2, ((12, 12),))
+    assert y.dtype == jnp.int8
+    np.testing.assert_array_equal(np.asarray(y), pool_reference_exact(x, "max", 13, 2, ((12, 12),)))
+    np.testing.assert_array_equal(np.asarray(idx), pool_reference_winners(x, "max", 13, 2, ((12, 12),)))
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_2d_large_and_small_axes(op):
+    x = np.random.default_rng(6).standard_normal((1, 25, 22, 2)).astype(np.float32)
+    _check(op, x, (13, 3), (1, 2), "SAME")
+    _check(op, x, (11, 9), (2, 1), ((3, 4), (4, 4)), dil=(1, 1))
+
+
+def test_2d_min_with_dilation_and_ceil_mode():
+    x = np.round(np.random.default_rng(7).standard_normal((1, 40, 12, 1)) * 2).astype(np.float32)
+    _check("min", x, (10, 2), (3, 2), ((4, 4), (1, 1)), dil=(2, 1), ceil=True)
+
+
+@pytest.mark.parametrize("op", ["max", "avg", "sum"])
+def test_bfloat16(op):
+    x32 = np.random.default_rng(8).standard_normal((2, 70, 2)).astype(np.float32)
+    x = jnp.asarray(x32, jnp.bfloat16)
+    xr = np.asarray(x.astype(jnp.float32))  # the bf16 values, exactly
+    _assert_large(x.shape, 24, 2, "SAME", 1, False, op)
+    y = FNS[op](x, 24, 2, "SAME")
+    assert y.dtype == jnp.bfloat16
+    ref = pool_reference_exact(xr, op, 24, 2, "SAME")
+    # Accumulated in float32 and rounded once: within one bf16 rounding of the exact value.
+    np.testing.assert_allclose(np.asarray(y.astype(jnp.float32)), ref, rtol=2 ** -8, atol=1e-6)
+    g = np.ones(y.shape, np.float32)
+    dx = jax.vjp(lambda v: FNS[op](v, 24, 2, "SAME"), x)[1](jnp.asarray(g, jnp.bfloat16))[0]
+    assert dx.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(dx.astype(jnp.float32)), pool_reference_vjp(xr, g, op, 24, 2, "SAME"),
+                               rtol=2 ** -8, atol=1e-6)
+
+
+def test_float32_average_of_4096_keeps_float32_accuracy():
+    # Values around 1000: a prefix-sum difference would lose about three digits here.
+    n, w = 12288, 4096
+    x64 = 1000.0 + np.random.default_rng(9).standard_normal(n)
+    x = x64.astype(np.float32)
+    _assert_large((1, n, 1), w, 1, "VALID", 1, False, "avg")
+    y = np.asarray(jaxpool.avg_pool(x.reshape(1, n, 1), w)).ravel()
+    c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64))])
+    ref = (c[w:] - c[:-w]) / w  # float64 reference of the float32 inputs
+    np.testing.assert_allclose(y, ref, rtol=1e-5)
+    assert np.max(np.abs(y - ref) / ref) < 1e-5
+
+
+def test_program_size_does_not_follow_the_window():
+    """The traced program of fwd+bwd grows with log(window) at most, not with the window."""
+    x = jnp.zeros((1, 8192, 1), jnp.float32)
+
+    def count(w: int) -> int:
+        return len(str(jax.make_jaxpr(jax.grad(lambda v: jaxpool.max_pool(v, w, 1, "SAME").sum()))(x)).splitlines())
+
+    small, big = count(64), count(4096)
+    assert big < 2 * small, (small, big)
+
+
+def test_dispatch_table_has_every_backend():
+    for name in ("cpu", "gpu", "tpu"):
+        k = _dispatch.TABLE[name]
+        assert k.large_sum_window >= 2 and k.large_extreme_window >= 2
+    assert _dispatch.kernels("cuda") is _dispatch.TABLE["gpu"]
+    assert _dispatch.kernels("rocm") is _dispatch.TABLE["gpu"]
+    assert _dispatch.kernels("cpu") is _dispatch.TABLE["cpu"]
+    k = _dispatch.kernels()
+    geom = resolve((1, 500, 1), k.large_extreme_window, 1, "VALID")
+    assert _windows.large_axis(geom.axes, "extreme") == geom.axes[0]
+    geom = resolve((1, 500, 1), k.large_extreme_window - 1, 1, "VALID")
+    assert _windows.large_axis(geom.axes, "extreme") is None
+
+
+@pytest.mark.parametrize("op", ["max", "sum"])
+def test_associative_scan_formulation(op):
+    """The table's other scan formulation (``large_scan="associative"``) gives the same exact results."""
+    backend = jax.default_backend()
+    saved = _dispatch.TABLE[backend]
+    _dispatch.TABLE[backend] = dataclasses.replace(saved, large_scan="associative")
+    jax.clear_caches()
+    try:
+        x = np.round(np.random.default_rng(10).standard_normal((1, 50, 2)) * 2).astype(np.float32)
+        x[0, 20, 1] = np.nan if op == "max" else 0.5
+        _check(op, x, 12, 3, ((5, 6),), dil=2)
+    finally:
+        _dispatch.TABLE[backend] = saved
+        jax.clear_caches()

@@ -144,7 +144,7 @@ def interval_starts(u: Array, size: int, window: int, out: int, dtype: Any) -> A
     work = dtype if dtype.itemsize >= 4 else np.dtype(np.float32)
     # alpha and the float form of i, rounded to ``dtype`` (NumPy's half/bfloat16 types round like c10's).
     alpha = np.asarray(np.asarray(size - window, dtype) / np.asarray(out - 1, dtype), dtype).astype(work)
-    i = np.arange(out - 1).astype(dtype).astype(work)
+    i = np.arange(out - 1).astype(dtype).astype(work).reshape((1,) * u.ndim + (out - 1,))
     u = _round(u.astype(work), dtype)[..., None]
     scaled = _round(_round(jnp.asarray(i) + u, dtype) * jnp.asarray(alpha), dtype)
     offset = _round(u * jnp.asarray(alpha), dtype)

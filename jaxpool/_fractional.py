@@ -16,7 +16,9 @@ max pooling ``jaxpool.max_pool(x, k, strides=1)``; the op is that pooling follow
 start positions along each spatial dim (``jnp.take_along_axis``). Values, ties (first maximal element in
 row-major window order), NaN (the first NaN wins), indices, jvp and the gradient are therefore jaxpool's
 max-pool rules (SPEC §4-5); the gradient of the gather is a scatter-add onto distinct positions (the starts are
-distinct), so it adds exactly one term per position and is deterministic.
+distinct), so it adds exactly one term per position and is deterministic. (In float16/bfloat16 the rounded
+starts of dims of several hundred elements can repeat or, in PyTorch, leave the input; here they are clipped
+into it, and a repeated start adds two terms.)
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def interval_starts(u: Array, size: int, window: int, out: int, dtype: Any) -> A
     ``start_i = int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (size - window) / (out - 1)``, every
     operation rounded to ``dtype`` (the input's float type); the last start is ``size - window``.
     """
-    last = jnp.full(u.shape + (1,), size - window, jnp.int32)
+    last = jnp.full_like(u[..., None], size - window, dtype=jnp.int32)  # keeps the sharding of u
     if out == 1:
         return last
     dtype = np.dtype(dtype)

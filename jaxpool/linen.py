@@ -376,9 +376,10 @@ _BLUR = ("strides", "filter_size", "padding", "channels_first", "num_spatial_dim
 
 
 class FractionalMaxPool(nn.Module):
-    """Fractional max pooling layer (Graham 2014): ``FractionalMaxPool(**fields)(x)`` is
-    ``jaxpool.fractional_max_pool(x, **fields, key=self.make_rng(rng_collection))`` in training and
-    ``jaxpool.fractional_max_pool(x, **fields, samples=0.5)`` when deterministic.
+    """Fractional max pooling layer (Graham 2014): with ``op`` the fields other than ``deterministic`` and
+    ``rng_collection``, ``FractionalMaxPool(**fields)(x)`` is ``jaxpool.fractional_max_pool(x, **op,
+    key=self.make_rng(rng_collection))`` in training and ``jaxpool.fractional_max_pool(x, **op, samples=0.5)``
+    when deterministic.
 
     Attributes:
       window_shape: int or N positive ints.

@@ -392,8 +392,9 @@ class BlurPool(_PlainPool):
 
 
 class FractionalMaxPool(nnx.Module):
-    """Fractional max pooling layer (Graham 2014): ``FractionalMaxPool(*a, **kw, rngs=rngs)(x)`` is
-    ``jaxpool.fractional_max_pool(x, *a, **kw, key=rngs.pooling())`` in training and
+    """Fractional max pooling layer (Graham 2014): ``FractionalMaxPool(*a, **kw)(x, rngs=rngs)`` is
+    ``jaxpool.fractional_max_pool(x, *a, **kw, key=rngs.pooling())`` in training (with ``rngs`` given to the
+    constructor instead, the key is the next one of the module's fork of that stream) and
     ``jaxpool.fractional_max_pool(x, *a, **kw, samples=0.5)`` when deterministic.
 
     Args:

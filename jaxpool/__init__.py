@@ -8,6 +8,7 @@ options (dilation, ceil_mode, count_include_pad, divisor_override, channels_firs
 
 from jaxpool._adaptive import adaptive_avg_pool, adaptive_max_pool
 from jaxpool._blur import blur_pool
+from jaxpool._fractional import fractional_max_pool
 from jaxpool._geometry import pool_output_shape
 from jaxpool._global import global_avg_pool, global_max_pool
 from jaxpool._indices import max_pool_with_indices, min_pool_with_indices
@@ -22,6 +23,7 @@ __all__ = [
     "adaptive_max_pool",
     "avg_pool",
     "blur_pool",
+    "fractional_max_pool",
     "global_avg_pool",
     "global_max_pool",
     "lp_pool",

@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 
 import jaxpool
-from jaxpool import _adaptive, _args, _blur, _fields, _global
+from jaxpool import _adaptive, _args, _blur, _fields, _fractional, _global
 
 Array = jax.Array
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
@@ -374,6 +374,60 @@ class BlurPool(nn.Module):
 
 _BLUR = ("strides", "filter_size", "padding", "channels_first", "num_spatial_dims")
 
+
+class FractionalMaxPool(nn.Module):
+    """Fractional max pooling layer (Graham 2014): with ``op`` the fields other than ``deterministic`` and
+    ``rng_collection``, ``FractionalMaxPool(**fields)(x)`` is ``jaxpool.fractional_max_pool(x, **op,
+    key=self.make_rng(rng_collection))`` in training and ``jaxpool.fractional_max_pool(x, **op, samples=0.5)``
+    when deterministic.
+
+    Attributes:
+      window_shape: int or N positive ints.
+      output_size: int or N ints (exactly one of ``output_size`` and ``output_ratio``).
+      output_ratio: float or N floats in (0, 1).
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
+        features)``.
+      return_indices: return ``(values, int32 indices)`` (PyTorch convention) instead of values.
+      deterministic: evaluation mode (may instead be passed to ``__call__``, which takes precedence,
+        as ``flax.linen.Dropout``).
+      rng_collection: the RNG stream the training-mode samples come from (``apply(...,
+        rngs={"pooling": key})``); one key per call, ``jax.random.uniform`` samples per plane and dim.
+
+    Evaluation (``deterministic=True``) uses no RNG: every plane and dim gets the sample ``0.5``
+    (PyTorch's module has no evaluation mode: it draws new samples at every call). A fixed sample makes
+    evaluation reproducible and each example's output independent of its batch and of its position
+    in it (a fixed key would not be: the samples it draws depend on the batch shape), and 0.5 is the
+    middle of the sample range: windows spread evenly, the sequence a typical draw gives.
+
+    Values, ties, gradients, shapes, dtypes and errors: :func:`jaxpool.fractional_max_pool`.
+    Raises at construction: TypeError/ValueError for malformed ``window_shape``, ``output_size``,
+    ``output_ratio`` (both or neither given, ratios outside (0, 1)) or non-bool flags.
+    """
+
+    window_shape: int | Sequence[int]
+    output_size: int | Sequence[int] | None = None
+    output_ratio: float | Sequence[float] | None = None
+    channels_first: bool = False
+    return_indices: bool = False
+    deterministic: bool | None = None
+    rng_collection: str = "pooling"
+
+    def __post_init__(self) -> None:
+        kw = _prepare(self, _FRACTIONAL)
+        _fractional.check_args(**kw)
+        super().__post_init__()
+
+    def __call__(self, inputs: Array, deterministic: bool | None = None) -> Array | tuple[Array, Array]:
+        """Fractional-max-pool ``inputs``; samples from the ``rng_collection`` stream unless deterministic."""
+        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
+        kw = {n: getattr(self, n) for n in _FRACTIONAL}
+        if deterministic:
+            return _fractional.fractional_max_pool(inputs, **kw, samples=_fractional.EVAL_SAMPLE)
+        return _fractional.fractional_max_pool(inputs, **kw, key=self.make_rng(self.rng_collection))
+
+
+_FRACTIONAL = ("window_shape", "output_size", "output_ratio", "channels_first", "return_indices")
+
 for _module in (MaxPool, MinPool, SumPool, AvgPool, LPPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
-                GlobalMaxPool, BlurPool):
+                GlobalMaxPool, BlurPool, FractionalMaxPool):
     _args.torch_names_init(_module)  # PyTorch spellings (kernel_size=...) get a TypeError naming jaxpool's field

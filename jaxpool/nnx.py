@@ -29,7 +29,7 @@ import jax
 from flax import nnx
 
 import jaxpool
-from jaxpool import _adaptive, _args, _blur, _fields, _global
+from jaxpool import _adaptive, _args, _blur, _fields, _fractional, _global
 
 Array = jax.Array
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
@@ -391,6 +391,94 @@ class BlurPool(_PlainPool):
         self._init_plain(locals(), spec=strides)
 
 
+class FractionalMaxPool(nnx.Module):
+    """Fractional max pooling layer (Graham 2014): ``FractionalMaxPool(*a, **kw)(x, rngs=rngs)`` is
+    ``jaxpool.fractional_max_pool(x, *a, **kw, key=rngs.pooling())`` in training (with ``rngs`` given to the
+    constructor instead, the key is the next one of the module's fork of that stream) and
+    ``jaxpool.fractional_max_pool(x, *a, **kw, samples=0.5)`` when deterministic.
+
+    Args:
+      window_shape: int or N positive ints.
+      output_size: int or N ints (exactly one of ``output_size`` and ``output_ratio``).
+      output_ratio: float or N floats in (0, 1).
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
+        features)``.
+      return_indices: return ``(values, int32 indices)`` (PyTorch convention) instead of values.
+      deterministic: evaluation mode (``model.eval()`` sets it, ``model.train()`` clears it; a
+        ``deterministic`` passed to ``__call__`` takes precedence), as ``nnx.Dropout``.
+      rng_collection: the ``nnx.Rngs`` stream the samples come from (default ``"pooling"``).
+      rngs: an ``nnx.Rngs`` (its ``rng_collection`` stream is forked and kept) or an ``nnx.RngStream``;
+        may instead be given at call time. One key per call, ``jax.random.uniform`` samples per plane and dim.
+
+    Evaluation (``deterministic=True``) uses no RNG: every plane and dim gets the sample ``0.5``
+    (PyTorch's module has no evaluation mode). A fixed sample makes evaluation reproducible and each
+    example's output independent of its batch (a fixed key would not: its samples depend on the batch
+    shape); 0.5, the middle of the sample range, spreads the windows evenly.
+
+    Values, ties, gradients, shapes, dtypes and errors: :func:`jaxpool.fractional_max_pool`.
+
+    Raises:
+      TypeError, ValueError: at construction, for malformed ``window_shape``, ``output_size``,
+        ``output_ratio`` (both or neither, ratios outside (0, 1)), non-bool flags, or ``rngs`` of another type;
+        at call time, without ``rngs`` when not deterministic.
+    """
+
+    def __init__(
+        self,
+        window_shape: int | Sequence[int],
+        output_size: int | Sequence[int] | None = None,
+        output_ratio: float | Sequence[float] | None = None,
+        *,
+        channels_first: bool = False,
+        return_indices: bool = False,
+        deterministic: bool = False,
+        rng_collection: str = "pooling",
+        rngs: nnx.Rngs | nnx.RngStream | None = None,
+    ):
+        _fractional.check_args(window_shape, output_size, output_ratio, channels_first, return_indices)
+        self.window_shape = _fields.tupled(window_shape)
+        self.output_size = _fields.tupled(output_size)
+        self.output_ratio = _fields.tupled(output_ratio)
+        self.channels_first = channels_first
+        self.return_indices = return_indices
+        self.deterministic = deterministic
+        self.rng_collection = rng_collection
+        if isinstance(rngs, nnx.Rngs):
+            self.rngs = rngs[rng_collection].fork()
+        elif isinstance(rngs, nnx.RngStream):
+            self.rngs = rngs.fork()
+        elif rngs is None:
+            self.rngs = nnx.data(None)
+        else:
+            raise TypeError(f"rngs must be an nnx.Rngs, an nnx.RngStream or None, got {type(rngs).__name__}")
+
+    def __call__(
+        self, inputs: Array, *, deterministic: bool | None = None, rngs: nnx.Rngs | nnx.RngStream | None = None
+    ) -> Array | tuple[Array, Array]:
+        """Fractional-max-pool ``inputs``; samples from the stream unless deterministic."""
+        kw = {
+            "output_size": self.output_size,
+            "output_ratio": self.output_ratio,
+            "channels_first": self.channels_first,
+            "return_indices": self.return_indices,
+        }
+        if self.deterministic if deterministic is None else deterministic:
+            return _fractional.fractional_max_pool(inputs, self.window_shape, **kw, samples=_fractional.EVAL_SAMPLE)
+        stream = self.rngs if rngs is None else rngs
+        if isinstance(stream, nnx.Rngs):
+            stream = stream[self.rng_collection]
+        if not isinstance(stream, nnx.RngStream):
+            raise ValueError(
+                "FractionalMaxPool is not deterministic but has no rngs: pass rngs=nnx.Rngs(pooling=seed) to the "
+                "constructor or the call, or deterministic=True (model.eval())"
+            )
+        return _fractional.fractional_max_pool(inputs, self.window_shape, **kw, key=stream())
+
+    def set_view(self, deterministic: bool | None = None) -> None:
+        """Used by ``nnx.view`` / ``model.eval()``: set the evaluation mode."""
+        if deterministic is not None:
+            self.deterministic = deterministic
+
 for _module in (MaxPool, MinPool, SumPool, AvgPool, LPPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
-                GlobalMaxPool, BlurPool):
+                GlobalMaxPool, BlurPool, FractionalMaxPool):
     _args.torch_names_init(_module)  # PyTorch spellings (kernel_size=...) get a TypeError naming jaxpool's argument

@@ -33,14 +33,15 @@ import jax.numpy as jnp
 import numpy as np
 
 # The only helpers taken from other modules: geometry checks and the public max-pooling ops.
-from jaxpool._geometry import (
+from jaxpool._args import (
     LAYOUT_FIRST,
     LAYOUT_LAST,
-    _as_int,
-    check_dtype,
+    check_inputs,
     infer_num_spatial_dims,
     spatial_axes_for,
+    torch_names,
 )
+from jaxpool._args import as_int as _as_int
 from jaxpool._indices import max_pool_with_indices
 from jaxpool._max import max_pool
 
@@ -247,6 +248,7 @@ def _pool(
     return pooled if return_indices else pooled[0]
 
 
+@torch_names
 def fractional_max_pool(
     inputs: Any,
     window_shape: int | Sequence[int],
@@ -306,8 +308,7 @@ def fractional_max_pool(
         entries, ratios outside (0, 1), wrong tuple lengths or input rank, a window larger than the input, an
         output larger than ``L - k + 1`` or empty, samples of the wrong shape or outside [0, 1).
     """
-    shape = tuple(np.shape(inputs))
-    dtype = check_dtype(inputs.dtype if hasattr(inputs, "dtype") else np.asarray(inputs).dtype)
+    inputs, shape, dtype = check_inputs(inputs)
     n = infer_num_spatial_dims(len(shape), window_shape, output_size, output_ratio)
     window, sizes, ratios = check_args(window_shape, output_size, output_ratio, channels_first, return_indices, n)
     axes = spatial_axes_for(len(shape), n, bool(channels_first), arg="window_shape")

@@ -315,7 +315,7 @@ def fractional_max_pool(
     out = _resolve_sizes(tuple(shape[a] for a in axes), window, sizes, ratios)
     feat = axes[0] - 1 if channels_first else len(shape) - 1
     sample_shape = shape[: len(shape) - n - 1] + (shape[feat], n)
-    fdtype = _interval_dtype(dtype)
+    fdtype = _interval_dtype(np.dtype(jax.dtypes.canonicalize_dtype(dtype)))  # float64 is float32 without x64
     if (key is None) == (samples is None):
         raise ValueError(
             "give exactly one of key (a jax.random key) and samples (explicit samples in [0, 1)), got "

@@ -480,3 +480,95 @@ def unpool_reference(values, indices, output_size, *, channels_first=False) -> n
                 out[p, k] = v
             written[p, k] = True
     return _unplanes(out, values.shape, batch, feature, channels_first, sizes)
+
+
+def fractional_starts_reference(u, size: int, window: int, out: int, dtype) -> list:
+    """PyTorch's fractional-max-pool window starts along one dim for one sample ``u`` in [0, 1).
+
+    ``alpha = (size - window) / (out - 1)``, ``start_i = int((i + u) * alpha) - int(u * alpha)`` for
+    ``i < out - 1``, the last start ``size - window``; every operation is done on NumPy scalars of ``dtype`` (so
+    float16/bfloat16 round each one, as c10::Half/BFloat16), starts clipped into ``[0, size - window]``.
+    """
+    last = size - window
+    if out == 1:
+        return [last]
+    t = np.dtype(dtype).type
+    alpha = t(size - window) / t(out - 1)
+    u = t(u)
+    starts = [int(math.floor(float(t(t(i) + u) * alpha))) - int(math.floor(float(u * alpha))) for i in range(out - 1)]
+    return [min(max(s, 0), last) for s in starts] + [last]
+
+
+def fractional_reference(x, window_shape, output_size=None, output_ratio=None, *, samples,
+                         channels_first=False, return_indices=False):
+    """Fractional max pooling by loops over outputs and window elements (PyTorch's interval sequence).
+
+    N is the length of the first tuple among window_shape, output_size, output_ratio (else ``x.ndim - 2``);
+    ``samples`` has shape ``(*batch, features, N)`` or is a scalar; ``samples[..., j]`` drives spatial dim ``j``
+    except for N = 2, where ``samples[..., 0]`` drives the width (the last spatial dim) and ``[..., 1]`` the
+    height. The starts are computed in the input's (canonical) float type, float32 for integer/bool inputs; the
+    samples are converted to that type and must then lie in [0, 1). The max is the first maximal element in
+    row-major window order, the first NaN winning. Returns values (x's canonical dtype) or (values, int64 flat
+    indices within the plane).
+    """
+    x = np.asarray(x)
+    dtype = result_dtype(x.dtype, "max")  # TypeError for complex inputs
+    work = dtype if jnp.issubdtype(dtype, jnp.floating) else np.dtype(np.float32)
+    if not isinstance(channels_first, (bool, np.bool_)) or not isinstance(return_indices, (bool, np.bool_)):
+        raise TypeError("channels_first and return_indices must be bools")
+    if (output_size is None) == (output_ratio is None):
+        raise ValueError("give exactly one of output_size and output_ratio")
+    n = next((len(s) for s in (window_shape, output_size, output_ratio) if isinstance(s, (tuple, list))),
+             x.ndim - 2)
+    if n < 1:
+        raise ValueError(f"{n} spatial dims")
+    window = _per_dim(window_shape, n, "window_shape", None)
+    batch, spatial, feature = _layout_axes(x.ndim, n, channels_first)
+    lengths = tuple(x.shape[a] for a in spatial)
+    if output_size is not None:
+        outs = _per_dim(output_size, n, "output_size", None)
+    else:
+        ratios = (output_ratio,) * n if not isinstance(output_ratio, (tuple, list)) else tuple(output_ratio)
+        if len(ratios) != n or not all(
+                isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, (bool, np.bool_))
+                and 0 < r < 1 for r in ratios):
+            raise ValueError(f"output_ratio must be {n} numbers in (0, 1), got {output_ratio!r}")
+        outs = tuple(int(L * float(r)) for L, r in zip(lengths, ratios, strict=True))
+    for L, k, o in zip(lengths, window, outs, strict=True):
+        if k > L or not 1 <= o <= L - k + 1:
+            raise ValueError(f"window {k} and output {o} do not fit a dim of size {L}")
+    sample_shape = tuple(x.shape[a] for a in batch) + (x.shape[feature], n)
+    s = np.asarray(samples)
+    if not np.issubdtype(s.dtype, np.floating):
+        raise TypeError(f"samples must be floating, got {s.dtype}")
+    s = np.broadcast_to(s, sample_shape) if s.ndim == 0 else s
+    if s.shape != sample_shape:
+        raise ValueError(f"samples shape {s.shape} != {sample_shape}")
+    s = s.astype(work)
+    if not np.all((s >= 0) & (s < 1)):
+        raise ValueError("samples outside [0, 1)")
+    s = s.reshape(-1, n)
+    planes = _planes(x, batch, feature, spatial)
+    floating = jnp.issubdtype(dtype, jnp.floating)
+    vals = np.zeros((planes.shape[0],) + outs, planes.dtype)
+    idx = np.zeros((planes.shape[0],) + outs, np.int64)
+    for p in range(planes.shape[0]):
+        starts = [fractional_starts_reference(s[p, n - 1 - d if n == 2 else d], L, k, o, work)
+                  for d, (L, k, o) in enumerate(zip(lengths, window, outs, strict=True))]
+        for o in itertools.product(*(range(v) for v in outs)):
+            best = best_pos = None
+            for off in itertools.product(*(range(k) for k in window)):
+                pos = tuple(st[i] + j for st, i, j in zip(starts, o, off, strict=True))
+                v = planes[(p,) + pos]
+                if best is None:
+                    best, best_pos = v, pos
+                elif floating and np.isnan(best):
+                    continue
+                elif (floating and np.isnan(v)) or v > best:
+                    best, best_pos = v, pos
+            vals[(p,) + o] = best
+            idx[(p,) + o] = np.ravel_multi_index(best_pos, lengths)
+    values = _unplanes(vals, x.shape, batch, feature, channels_first, outs).astype(dtype)
+    if return_indices:
+        return values, _unplanes(idx, x.shape, batch, feature, channels_first, outs)
+    return values

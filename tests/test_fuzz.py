@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from reference import (
     adaptive_reference,
     blur_reference,
+    fractional_reference,
     pool_reference_exact,
     pool_reference_output_shape,
     pool_reference_winners,
@@ -204,10 +205,84 @@ def _plain(v):
         return tuple(_plain(e) for e in v)
     if isinstance(v, np.bool_):
         return bool(v)
+    if isinstance(v, jax.Array) and jnp.issubdtype(v.dtype, jax.dtypes.prng_key):
+        return v
     if isinstance(v, (np.integer, np.ndarray, jax.Array)) and np.ndim(v) == 0 and np.issubdtype(
             np.asarray(v).dtype, np.integer):
         return int(v)
     return v
+
+
+@st.composite
+def ratio_arg(draw, n: int, clean: bool = False) -> Drawn:
+    """output_ratio: a float or N floats; ok values in (0, 1) and out of it (the reference rejects those),
+    bad values of other types."""
+    inside = [0.5, 0.7, 0.9, 0.34, np.float32(0.6), np.float64(0.8)]
+    outside = [0.0, 1.0, 1.5, -0.25, 1, 0, 0.01]
+    choice = draw(st.sampled_from(
+        ["one", "tuple", "tuple"] + ["outside", "wrong_len", "bad", "bad_entry"] * (not clean)))
+    if choice == "one":
+        return Drawn(draw(st.sampled_from(inside)), False)
+    if choice == "outside":
+        return Drawn(draw(st.sampled_from(outside)), False)
+    if choice in ("tuple", "wrong_len"):
+        m = n if choice == "tuple" else draw(st.sampled_from([0, 1, 2, 3, 4]))
+        return Drawn(tuple(draw(st.sampled_from(inside + outside * (not clean))) for _ in range(m)), False)
+    if choice == "bad_entry":
+        vals = [0.5] * n
+        vals[draw(st.integers(0, n - 1))] = draw(st.sampled_from(["0.5", None, True, b"\x00", {"a": 1}, 1j]))
+        return Drawn(tuple(vals), True)
+    return Drawn(draw(st.sampled_from(["0.5", True, b"\x00", {"a": 1}, 0.5j, np.bool_(False)])), True)
+
+
+def _fractional_n(xnp, kw: dict) -> int:
+    """N by the spatial-dims rule (first tuple among window_shape, output_size, output_ratio), for drawing."""
+    for k in ("window_shape", "output_size", "output_ratio"):
+        v = kw[k].value if k in kw else None
+        if isinstance(v, (tuple, list)):
+            return len(v)
+    return np.ndim(xnp) - 2
+
+
+@st.composite
+def fractional_randomness(draw, n: int, xnp, kw: dict, clean: bool) -> dict:
+    """samples (mostly) or key for fractional_max_pool: valid samples of shape (*batch, features, N) in [0, 1)
+    in several float dtypes, scalars, edge values; ok-but-invalid ones (out of range, NaN, wrong shape, integer
+    dtype: the reference rejects them); bad types; jax.random keys and malformed keys."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    m = _fractional_n(xnp, kw)
+    cf = bool(kw["channels_first"].value) if "channels_first" in kw and not kw["channels_first"].bad else False
+    shape = None
+    if xnp is not None and 1 <= m <= xnp.ndim - 1:
+        feat = xnp.ndim - m - 1 if cf else xnp.ndim - 1
+        shape = xnp.shape[: xnp.ndim - m - 1] + (xnp.shape[feat], m)
+    choice = draw(st.sampled_from(["array"] * 6 + ["scalar", "edge", "key"] + [
+        "outside", "wrong_shape", "int", "bad", "both", "neither", "bad_key"] * (not clean)))
+    if choice in ("array", "edge", "outside", "int") and shape is not None:
+        dt = draw(st.sampled_from([np.float32, np.float32, np.float64, np.float16]))
+        u = rng.random(shape).astype(dt)
+        if choice == "edge" and u.size:
+            u.flat[rng.integers(u.size)] = draw(st.sampled_from([0.0, 0.9999, np.nextafter(np.float32(1), 0)]))
+        if choice == "outside" and u.size:
+            u.flat[rng.integers(u.size)] = draw(st.sampled_from([1.0, -0.5, np.nan, np.inf, 2.0]))
+        if choice == "int":
+            u = np.zeros(shape, draw(st.sampled_from([np.int32, np.uint8, np.bool_])))
+        return {"samples": Drawn(u, False)}
+    if choice == "scalar" or (shape is None and choice in ("array", "edge", "outside", "int")):
+        return {"samples": Drawn(draw(st.sampled_from([0.5, 0.0, 0.25, np.float32(0.75), np.asarray(0.1)])), False)}
+    if choice == "wrong_shape":
+        extra = draw(st.sampled_from([(1,), (2, 3), (1, 1, 1, 1), (0,)]))
+        return {"samples": Drawn(np.full(extra, 0.5, np.float32), False)}
+    if choice == "bad":
+        return {"samples": Drawn(draw(st.sampled_from(["abc", b"\x00", {"a": 1}])), True)}
+    if choice == "both":
+        return {"key": Drawn(jax.random.key(0), False), "samples": Drawn(0.5, False)}
+    if choice == "neither":
+        return {}
+    if choice == "bad_key":
+        return {"key": Drawn(draw(st.sampled_from(
+            [123, "abc", np.zeros(3, np.float32), jax.random.split(jax.random.key(1), 2)])), True)}
+    return {"key": Drawn(jax.random.key(draw(st.integers(0, 2**31 - 1))), False)}
 
 
 # ---- the ops: signature-ordered drawn kwargs, and a reference ----
@@ -216,7 +291,8 @@ WINDOW_OPS = {"max_pool": "max", "min_pool": "min", "sum_pool": "sum", "avg_pool
               "max_pool_with_indices": "max", "min_pool_with_indices": "min"}
 MODULES = {"max_pool": "MaxPool", "min_pool": "MinPool", "sum_pool": "SumPool", "avg_pool": "AvgPool",
            "lp_pool": "LPPool", "adaptive_avg_pool": "AdaptiveAvgPool", "adaptive_max_pool": "AdaptiveMaxPool",
-           "global_avg_pool": "GlobalAvgPool", "global_max_pool": "GlobalMaxPool", "blur_pool": "BlurPool"}
+           "global_avg_pool": "GlobalAvgPool", "global_max_pool": "GlobalMaxPool", "blur_pool": "BlurPool",
+           "fractional_max_pool": "FractionalMaxPool"}
 FUZZED = sorted(set(WINDOW_OPS) | set(MODULES) | {"pool_output_shape", "max_unpool"})
 
 
@@ -273,6 +349,15 @@ def op_call(draw, name: str) -> dict:
         if draw(st.integers(0, 2)) == 0:
             kw["num_spatial_dims"] = draw(st.sampled_from(
                 [Drawn(None, False), Drawn(1, False), Drawn(2, False), Drawn(0, False), Drawn(2**31, True)]))
+    elif name == "fractional_max_pool":
+        kw["window_shape"] = draw(size_arg(n, allow_none=False, hi=3, clean=c))
+        which = draw(st.sampled_from(["size", "size", "ratio", "ratio"] + ["both", "neither"] * (not c)))
+        if which in ("size", "both"):
+            kw["output_size"] = draw(size_arg(n, allow_none=False, lo=-1, hi=5, clean=c))
+        if which in ("ratio", "both"):
+            kw["output_ratio"] = draw(ratio_arg(n, clean=c))
+        if draw(st.booleans()):
+            kw["return_indices"] = draw(flag_arg(c))
     if draw(st.booleans()):
         kw["channels_first"] = draw(flag_arg(c))
     foreign = draw(st.sampled_from(["kernel_size", "stride", "return_indices", "output_size"]))
@@ -287,6 +372,8 @@ def op_call(draw, name: str) -> dict:
         if idx.size and draw(st.booleans()):
             idx.flat[0] = draw(st.sampled_from([2**32 + 1, 2**31, -(2**32)])) if idt in (np.int64,) else 3
         kw["indices"] = Drawn(idx.astype(idt), False)
+    if name == "fractional_max_pool":
+        kw.update(draw(fractional_randomness(n, xnp, kw, c)))
     if not c and name in ("pool_output_shape",) and xnp is not None and draw(st.integers(0, 4)) == 0:
         bad_shape = draw(st.sampled_from([(1, 5.9, 1), ("1", "6", "1"), "161", None, (1, -2, 1), (True, 3, 1)]))
         return {"name": name, "x": Drawn(bad_shape, True), "xnp": None, "kw": kw}
@@ -323,6 +410,24 @@ def _reference(name: str, xnp: np.ndarray, kw: dict):
         return blur_reference(xnp, **kw)
     if name == "max_unpool":
         return unpool_reference(xnp, kw.pop("indices"), **kw)
+    if name == "fractional_max_pool":
+        if "key" in kw:  # the documented draw: jax.random.uniform(key, (*batch, features, N), float type)
+            if "samples" in kw:
+                raise ValueError("key and samples")
+            key = kw.pop("key")
+            n = next((len(v) for v in (kw.get("window_shape"), kw.get("output_size"), kw.get("output_ratio"))
+                      if isinstance(v, tuple)), xnp.ndim - 2)
+            if n < 1 or xnp.ndim < n + 1:
+                raise ValueError("rank")
+            cf = kw.get("channels_first", False)
+            feat = xnp.ndim - n - 1 if cf else xnp.ndim - 1
+            dtype = result_dtype(xnp.dtype, "max")
+            dtype = dtype if jnp.issubdtype(dtype, jnp.floating) else np.dtype(np.float32)
+            kw["samples"] = np.asarray(jax.random.uniform(key, xnp.shape[: xnp.ndim - n - 1] + (xnp.shape[feat], n),
+                                                          dtype))
+        if "samples" not in kw:
+            raise ValueError("neither key nor samples")
+        return fractional_reference(xnp, **kw)
     raise AssertionError(name)
 
 
@@ -334,6 +439,9 @@ def _call(name: str, style: str, x, kw: dict):
             return fn(x, kw.pop("indices"), **kw)
         return fn(x, **kw)
     module = getattr(jpl if style == "linen" else jpn, MODULES[name])
+    if name == "fractional_max_pool":  # evaluation mode: every sample 0.5, no RNG
+        m = module(**kw)
+        return m.apply({}, x, deterministic=True) if style == "linen" else m(x, deterministic=True)
     m = module(**kw)
     return m.apply({}, x) if style == "linen" else m(x)
 
@@ -392,6 +500,10 @@ def _write_counts() -> None:
 
 def _run_example(case: dict, style: str) -> str:
     name, x, xnp = case["name"], case["x"], case["xnp"]
+    if name == "fractional_max_pool" and "key" in case["kw"]:
+        style = "function"
+    if name == "fractional_max_pool" and style != "function":  # modules in evaluation mode draw no samples
+        case = dict(case, kw={k: d for k, d in case["kw"].items() if k != "samples"})
     if name == "pool_output_shape":
         x = Drawn(np.shape(xnp) if xnp is not None else (1, 4, 1), False) if not case["x"].bad else case["x"]
     kw = {k: d.value for k, d in case["kw"].items()}
@@ -414,8 +526,11 @@ def _run_example(case: dict, style: str) -> str:
             COUNTS["other"] += 1
             raise AssertionError(f"{name} ({style}) error names no argument: {type(outcome).__name__}: {msg}")
         if not bad:
+            ref_kw = {k: _plain(v) for k, v in kw.items()}
+            if name == "fractional_max_pool" and style != "function":
+                ref_kw["samples"] = 0.5
             try:
-                _reference(name, xnp, {k: _plain(v) for k, v in kw.items()})
+                _reference(name, xnp, ref_kw)
             except (TypeError, ValueError):
                 pass
             else:
@@ -427,8 +542,11 @@ def _run_example(case: dict, style: str) -> str:
     if bad:
         COUNTS["other"] += 1
         raise AssertionError(f"{name} ({style}) accepted a bad value: {case}")
+    ref_kw = {k: _plain(v) for k, v in kw.items()}
+    if name == "fractional_max_pool" and style != "function":
+        ref_kw["samples"] = 0.5
     try:
-        want = _reference(name, xnp, {k: _plain(v) for k, v in kw.items()})
+        want = _reference(name, xnp, ref_kw)
     except (TypeError, ValueError) as err:
         COUNTS["other"] += 1
         raise AssertionError(f"{name} ({style}) accepted what the reference rejects ({err})") from err

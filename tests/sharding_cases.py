@@ -45,6 +45,17 @@ def _unpool(x: jax.Array) -> tuple:
     return (jaxpool.max_unpool(v, i, (8, 8)),)
 
 
+def fractional_samples(x: jax.Array) -> jax.Array:
+    """Explicit fractional-pooling samples ``(batch, features, 2)`` in [0, 1), read from each sample's own
+    first row (so a batch or feature shard carries its own samples, inside shard_map too); exact in float32:
+    the inputs are multiples of 1/512 in [-4, 4)."""
+    return jnp.moveaxis(jax.lax.stop_gradient(x[:, 0, :2, :] + 4.0) / 8.0, 1, 2)
+
+
+def _fractional(x: jax.Array) -> tuple:
+    return jaxpool.fractional_max_pool(x, (2, 2), (5, 6), samples=fractional_samples(x), return_indices=True)
+
+
 #: op name -> function of x returning a tuple whose first entry is the float output that is differentiated.
 OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "max": lambda x: (jaxpool.max_pool(x, (3, 3), (2, 2), "SAME"),),
@@ -60,6 +71,7 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "global_avg": lambda x: (jaxpool.global_avg_pool(x),),
     "global_max": lambda x: (jaxpool.global_max_pool(x),),
     "blur": lambda x: (jaxpool.blur_pool(x),),
+    "fractional_max": _fractional,
     "linen_max": lambda x: (jaxpool.linen.MaxPool((2, 2), (2, 2)).apply({}, x),),
     "nnx_avg": lambda x: (jaxpool.nnx.AvgPool((3, 3), (2, 2), "SAME")(x),),
 }

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sharding_cases
-from reference import pool_reference, pool_reference_vjp, pool_reference_winners
+from reference import fractional_reference, pool_reference, pool_reference_vjp, pool_reference_winners
 
 import jaxpool
 
@@ -60,7 +60,9 @@ def _lock(path: Path):
 
 
 def _results(factory: pytest.TempPathFactory, slow: bool) -> tuple[dict, dict]:
-    shared = factory.getbasetemp().parent  # common to every xdist worker of this run
+    # Common to every xdist worker of this run (their basetemps are its children); without xdist the basetemp
+    # itself (its parent holds every earlier run's directory, whose results would be stale).
+    shared = factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else factory.getbasetemp()
     out = shared / ("sharding_slow" if slow else "sharding")
     with _lock(shared / (out.name + ".lock")):
         if not (out / "meta.json").exists():
@@ -168,6 +170,23 @@ def test_single_device_unpool_and_global_values():
     np.testing.assert_array_equal(single_device("max_unpool")[0], np.where(keep, blocks, 0).reshape(x.shape))
     np.testing.assert_allclose(single_device("global_avg")[0], x.mean(axis=(1, 2)), rtol=1e-6)
     np.testing.assert_array_equal(single_device("global_max")[0], x.max(axis=(1, 2)))
+
+
+def test_single_device_fractional_matches_numpy():
+    x, _ = sharding_cases.inputs()
+    u = np.moveaxis((x[:, 0, :2, :] + 4.0) / 8.0, 1, 2)  # fractional_samples, in NumPy
+    assert u.shape == (8, 8, 2) and u.min() >= 0 and u.max() < 1
+    values, indices = fractional_reference(x, (2, 2), (5, 6), samples=u, return_indices=True)
+    outs = single_device("fractional_max")
+    np.testing.assert_array_equal(outs[0], values)
+    np.testing.assert_array_equal(outs[1], indices)
+    # d sum(y^2) / dx: 2 y at each output's winner (distinct starts: no two outputs share a winner).
+    grad = np.zeros((8, 64, 8), np.float32)
+    b, c = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    for i in range(5):
+        for j in range(6):
+            grad[b, indices[:, i, j, :], c] += 2 * values[:, i, j, :]
+    np.testing.assert_allclose(outs[-3], grad.reshape(x.shape), rtol=1e-6)
 
 
 def test_fusion_barrier_reads_no_data_and_survives_vmap():

@@ -35,6 +35,7 @@ from experiments.common import checkpoints as _checkpoints
 from experiments.common import distributed as _distributed
 from experiments.common import io as _io
 from experiments.common import lifetime as _lifetime
+from experiments.common import progress as _progress
 from experiments.common import runfolder
 from experiments.common.study import Study
 from experiments.common.trainer import train_and_evaluate
@@ -200,19 +201,24 @@ def run_sweep(
                 _io.atomic_write_json(
                     failed, {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
                 )
-                print(f"[{k}/{len(runs)}] {run.name}: FAILED {type(e).__name__}: {e}", flush=True)
+                print(f"{_label(k, len(runs), shard)} {run.name}: FAILED {type(e).__name__}: {e}", flush=True)
             continue
         status[run.name] = "done"
         if not writer:
             continue
         failed.unlink(missing_ok=True)
         print(
-            f"[{k}/{len(runs)}] {run.name}: test {result['final']['test_acc']:.1f}%  "
+            f"{_label(k, len(runs), shard)} {run.name}: test {result['final']['test_acc']:.1f}%  "
             f"shift-consistency {result['shift_consistency']:.1f}%  "
             f"({time.perf_counter() - t0:.1f} s)",
             flush=True,
         )
     return status
+
+
+def _label(k: int, n: int, shard: tuple[int, int]) -> str:
+    """``[k/n]``, or ``[shard i/m: k/n]`` when the grid is split, so workers' lines tell apart."""
+    return f"[{k}/{n}]" if shard[1] == 1 else f"[shard {shard[0]}/{shard[1]}: {k}/{n}]"
 
 
 def _worker(
@@ -242,7 +248,8 @@ def run_parallel(
       restart: as in ``run_sweep``.
 
     Returns:
-      The merged status of all shards. Each worker dies with this process (``lifetime.die_with_parent``).
+      The merged status of all shards. Each worker dies with this process (``lifetime.die_with_parent``);
+      meanwhile one sweep-wide progress line (``progress.SweepProgress``) is printed on stderr when it changes.
       Folders holding another config are checked (or cleared, with ``--overwrite``) by the caller first.
     """
     import concurrent.futures
@@ -251,6 +258,7 @@ def run_parallel(
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
     ctx = multiprocessing.get_context("spawn")
     status: dict[str, str] = {}
+    grid_runs = grid(study, config)
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_lifetime.die_with_parent, initargs=(os.getpid(),)
     ) as pool:
@@ -260,6 +268,11 @@ def run_parallel(
             )
             for i in range(workers)
         ]
+        progress = _progress.SweepProgress(workdir, [run.name for run in grid_runs])
+        pending = set(futures)
+        while pending:
+            _, pending = concurrent.futures.wait(pending, timeout=2.0)
+            progress.poll()
         for f in futures:
             status.update(f.result())
     return status

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,13 @@ def _train(
     study: Study, config: ml_collections.ConfigDict, workdir: Path, writer: bool, devices: list[Any], t_start: float
 ) -> dict[str, Any]:
     """The body of ``train_and_evaluate`` once the folder is locked and its config recorded."""
+    status = writer and config.progress_bar  # single runs: say what the first silent minute is spent on
+    if status:
+        print(f"{workdir.name}: loading data (generated and cached on first use)", file=sys.stderr, flush=True)
     data = study.load_data(config)
+    if status:
+        print(f"{workdir.name}: compiling the training step (once per model in a process)", file=sys.stderr,
+              flush=True)  # fmt: skip
     fns = compiled_functions(study, config, data.num_classes, data.input_shape, devices)
     state = fns.init(config.seed)
     metrics_path = workdir / "metrics.jsonl"

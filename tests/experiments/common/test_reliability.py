@@ -166,7 +166,7 @@ def test_a_process_killed_inside_an_atomic_write_leaves_the_old_file(tmp_path: P
     target.write_text("old,complete\n")
     script = (
         "import os, signal, sys\n"
-        "from experiments import _io\n"
+        "from experiments.common import io as _io\n"
         "with _io.atomic_path(sys.argv[1]) as tmp:\n"
         "    tmp.write_text('new,half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

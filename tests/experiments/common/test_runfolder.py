@@ -57,10 +57,20 @@ def test_a_changed_config_is_refused_naming_the_fields_and_overwrite_is_the_way_
         ml_collections.ConfigDict(json.loads((folder / "config.json").read_text()))
     )
 
-    # The same command again: the finished run is reused and its folder is not rewritten.
+    # The same command again, and the report alone: the finished run is reused, and nothing in the workdir is
+    # rewritten (summary, plots and config.json keep their inode and mtime; only the sweep's lock file is new).
+    def snapshot() -> dict[str, tuple[int, int]]:
+        return {str(p.relative_to(tmp_path)): (p.stat().st_ino, p.stat().st_mtime_ns)
+                for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".lock")}  # fmt: skip
+
+    before = snapshot()
+    assert "summary.csv" in before and "accuracy_vs_train_size.png" in before
     proc = _run(_sweep(tmp_path, data_cache))
     assert proc.returncode == 0 and "'skipped': 1" in proc.stdout, proc.stderr[-3000:]
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()} == recorded
+    assert "Shift consistency (%)" in proc.stdout  # the terminal summary has shift consistency too
+    report = _run([sys.executable, "-m", "experiments.common.report", f"--workdir={tmp_path}"])
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert snapshot() == before
 
     # A changed config: refused before compute, naming the field (old -> new) and the folder.
     proc = _run(_sweep(tmp_path, data_cache, "--config.num_steps=30", "--config.optimizer.learning_rate=0.02"))

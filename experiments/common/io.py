@@ -82,7 +82,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
       path: destination file.
       data: the bytes to write.
     """
-    if _holds(Path(path), data):
+    _put(Path(path), data)
+
+
+def _put(path: Path, data: bytes) -> None:
+    """``atomic_write_bytes``'s body (``atomic_save`` calls it directly)."""
+    if _holds(path, data):
         return
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -117,7 +122,7 @@ def atomic_save(path: str | os.PathLike[str], writer: Callable[[Path], None]) ->
     with tempfile.TemporaryDirectory(prefix="atomic_save.") as scratch:
         tmp = Path(scratch) / f"file{dest.suffix}"
         writer(tmp)
-        atomic_write_bytes(dest, tmp.read_bytes())
+        _put(dest, tmp.read_bytes())
 
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:

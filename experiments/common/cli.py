@@ -8,21 +8,30 @@ Without ``--sweep``: ``trainer.train_and_evaluate`` into ``--workdir`` and one l
 With ``--sweep``: every grid point is validated first, then run under ``DIR/runs/<name>/`` (``--workers K``:
 K processes on this machine; ``--shard I/N``: only every N-th point, for job arrays), then ``summary.csv``,
 ``summary.md`` and the plots are written into ``DIR`` and the accuracy table is printed.
+
+Nothing is computed from a config that was not checked: unknown ``--config.*`` fields (with the nearest valid
+name), non-finite or impossible values, grid fields overridden with ``--sweep``, and run folders that hold
+another config (``--overwrite`` discards them) all end the process before any compute with one line,
+``error: ...``, and exit status 1; so do a folder another process is writing (its pid named), a damaged
+checkpoint with no intact one before it (``--restart_run``), and I/O errors (the path and the cause).
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from experiments.common import distributed, report, sweep
+from experiments.common import checkpoints, distributed, report, runfolder, sweep
+from experiments.common.config import check_override_names
 from experiments.common.study import Study
 from experiments.common.trainer import train_and_evaluate
 
 
-def _one_run(study: Study, config: Any, workdir: str) -> None:
-    result = train_and_evaluate(study, config, workdir)
+def _one_run(study: Study, config: Any, workdir: str, overwrite: bool, restart: bool) -> None:
+    result = train_and_evaluate(study, config, workdir, overwrite=overwrite, restart=restart)
     if not distributed.is_writer():
         return
     final = result["final"]
@@ -34,17 +43,25 @@ def _one_run(study: Study, config: Any, workdir: str) -> None:
     )
 
 
-def _sweep(study: Study, config: Any, workdir: Path, shard: str, workers: int, retry_failed: bool) -> None:
+def _sweep(
+    study: Study, config: Any, workdir: Path, shard: str, workers: int, retry_failed: bool, overwrite: bool,
+    restart: bool,
+) -> None:
     from absl import app
 
     t0 = time.perf_counter()
-    sweep.grid(study, config)  # validate every grid point before any compute
+    runs = sweep.grid(study, config)  # validate every grid point before any compute
     if workers > 1 and distributed.enabled(config):
         raise app.UsageError("--workers > 1 cannot be combined with config.distributed.enabled")
-    if workers > 1:
-        status = sweep.run_parallel(study, config, workdir, workers, retry_failed)
-    else:
-        status = sweep.run_sweep(study, config, workdir, sweep.parse_shard(shard), retry_failed)
+    i, n = sweep.parse_shard(shard)
+    with contextlib.ExitStack() as stack:
+        if n == 1:  # a whole sweep owns the workdir; shards of one sweep share it (run folders are locked)
+            stack.enter_context(runfolder.lock(workdir / ".sweep.lock", f"sweep folder {str(workdir)!r}"))
+        if workers > 1:
+            sweep.check_folders(runs, workdir, overwrite)
+            status = sweep.run_parallel(study, config, workdir, workers, retry_failed, restart)
+        else:
+            status = sweep.run_sweep(study, config, workdir, (i, n), retry_failed, overwrite, restart)
     if not distributed.is_writer():
         return
     counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
@@ -72,6 +89,8 @@ def run(study: Study) -> None:
     flags.DEFINE_string("shard", "0/1", "--sweep: run only shard i of n: 'i/n'")
     flags.DEFINE_integer("workers", 1, "--sweep: parallel worker processes on this machine", lower_bound=1)
     flags.DEFINE_bool("retry_failed", False, "--sweep: run again grid points that failed before")
+    flags.DEFINE_bool("overwrite", False, "discard run folders that hold a run of another config")
+    flags.DEFINE_bool("restart_run", False, "start unfinished runs from scratch (e.g. after a damaged checkpoint)")
     flags.mark_flags_as_required(["config", "workdir"])
 
     def main(argv: list[str]) -> None:
@@ -80,11 +99,43 @@ def run(study: Study) -> None:
         if not flags.FLAGS["verbosity"].present:  # keep Orbax's per-save INFO lines out of the way
             logging.set_verbosity(logging.WARNING)
         f = flags.FLAGS
-        if f.sweep:
-            _sweep(study, f.config, Path(f.workdir), f.shard, f.workers, f.retry_failed)
-        else:
-            if f.workers > 1 or f.shard != "0/1" or f.retry_failed:
-                raise app.UsageError("--workers, --shard and --retry_failed need --sweep")
-            _one_run(study, f.config, f.workdir)
+        try:
+            if f.sweep:
+                sweep.check_overrides(sys.argv[1:])
+                _sweep(
+                    study, f.config, Path(f.workdir), f.shard, f.workers, f.retry_failed, f.overwrite, f.restart_run
+                )
+            else:
+                if f.workers > 1 or f.shard != "0/1" or f.retry_failed:
+                    raise app.UsageError("--workers, --shard and --retry_failed need --sweep")
+                _one_run(study, f.config, f.workdir, f.overwrite, f.restart_run)
+        except (ValueError, runfolder.FolderBusy, checkpoints.DamagedCheckpoint) as e:
+            _fail(e)
+        except OSError as e:
+            _fail(_io_cause(e))
 
+    try:
+        check_override_names(sys.argv)
+    except ValueError as e:
+        _fail(e)
     app.run(main)
+
+
+def _io_cause(error: OSError) -> str:
+    """``<path>: <cause>`` of an I/O error, from the innermost ``OSError`` of the chain that names a file
+    (a writer thread's ``handle is closed`` hides the disk-full error underneath)."""
+    seen, chain, e = set(), [], error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    named = [e for e in chain if isinstance(e, OSError) and e.filename]
+    best = named[-1] if named else error
+    cause = best.strerror or str(best)
+    return f"I/O error on {best.filename}: {cause}" if best.filename else f"I/O error: {cause}"
+
+
+def _fail(error: BaseException | str) -> None:
+    """End the process with one line (``error: ...``) on stderr and exit status 1."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    sys.exit(1)

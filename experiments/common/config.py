@@ -10,7 +10,11 @@ of a config that can change a run's numbers; two configs with equal ``result_fie
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import json
+import math
+from pathlib import Path
 from typing import Any
 
 import ml_collections
@@ -114,3 +118,79 @@ def result_fields(config: ml_collections.ConfigDict) -> dict[str, Any]:
             node = node.get(part, {})
         node.pop(leaf, None)
     return plain
+
+
+def flatten(config: ml_collections.ConfigDict | dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The leaves of a (nested) config as ``{dotted name: value}``."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, (dict, ml_collections.ConfigDict)):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def check_finite(config: ml_collections.ConfigDict) -> None:
+    """Every number of the config (tuples included) is finite.
+
+    Raises:
+      ValueError: ``config.<field>=inf is invalid; allowed: a finite number`` for the first one that is not.
+    """
+    for name, value in flatten(config).items():
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"config.{name}={value!r} is invalid; allowed: a finite number")
+
+
+def nearest_field(config: ml_collections.ConfigDict, name: str) -> str | None:
+    """The field of ``config`` whose dotted name is closest to ``name`` (difflib), or one with the same last
+    part; None if nothing is close."""
+    fields = list(flatten(config))
+    same_leaf = [f for f in fields if f.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]]
+    if same_leaf:
+        return same_leaf[0]
+    close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _load_config_file(spec: str) -> ml_collections.ConfigDict | None:
+    """``get_config()`` of a ``--config`` file (``path`` or ``path:arg``); None if it cannot be loaded."""
+    path, arg = spec, None
+    if not Path(path).is_file() and ":" in spec:
+        path, arg = spec.rsplit(":", 1)
+    try:
+        module_spec = importlib.util.spec_from_file_location("_config_to_check", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module.get_config(arg) if arg is not None else module.get_config()
+    except Exception:  # noqa: BLE001 -- the flags parser reports a bad config file itself
+        return None
+
+
+def check_override_names(argv: list[str]) -> None:
+    """Refuse ``--config.<field>=...`` overrides of fields the ``--config`` file does not have.
+
+    Args:
+      argv: the command line.
+
+    Raises:
+      ValueError: ``--config.<field>: no such field; did you mean config.<nearest>?`` (the nearest valid name
+        by difflib, or a field with the same last part).
+    """
+    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    overrides = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
+    if spec is None or not overrides:
+        return
+    config = _load_config_file(spec)
+    if config is None:
+        return
+    fields = flatten(config)
+    for name in overrides:
+        if name in fields or any(f.startswith(name + ".") for f in fields):
+            continue
+        near = nearest_field(config, name)
+        hint = f"; did you mean config.{near}?" if near else f"; the fields are listed in {spec}"
+        raise ValueError(f"--config.{name}: the config has no field {name!r}{hint}")

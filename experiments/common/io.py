@@ -2,7 +2,8 @@
 
 Every results file (config.json, result.json, summaries, plots, cached datasets) is written to a
 temporary file in the destination directory and renamed over the target with ``os.replace``, so a
-reader never sees a truncated file. ``metrics.jsonl`` is an append-only log; its reader drops a
+reader never sees a truncated file; a file that already holds the same bytes is not touched.
+``metrics.jsonl`` is an append-only log; its reader drops a
 truncated last line, and on resume ``truncate_jsonl`` rewrites it (atomically) without the lines
 past the checkpoint step.
 """
@@ -63,13 +64,31 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file ``path`` exists and holds exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same directory, fsync, rename).
+
+    A file that already holds ``data`` is left alone (nothing is written, so rebuilding the summary of a
+    finished workdir on a read-only disk works).
 
     Args:
       path: destination file.
       data: the bytes to write.
     """
+    _put(Path(path), data)
+
+
+def _put(path: Path, data: bytes) -> None:
+    """``atomic_write_bytes``'s body (``atomic_save`` calls it directly)."""
+    if _holds(path, data):
+        return
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -91,16 +110,19 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def atomic_save(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
-    """Let ``writer`` write to a temporary path (same suffix as ``path``), then rename it over
-    ``path``.
+    """Let ``writer`` write to a temporary path (same suffix as ``path``, in the system's temporary
+    directory), then put its bytes at ``path`` with ``atomic_write_bytes`` (unchanged bytes: nothing written).
 
     Args:
       path: destination file, e.g. a ``.png`` (writers such as ``Figure.savefig`` pick the format
         from the suffix, which the temporary path keeps) or an ``.npz``.
       writer: called once with the temporary path.
     """
-    with atomic_path(path) as tmp:
+    dest = Path(path)
+    with tempfile.TemporaryDirectory(prefix="atomic_save.") as scratch:
+        tmp = Path(scratch) / f"file{dest.suffix}"
         writer(tmp)
+        _put(dest, tmp.read_bytes())
 
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:

@@ -267,7 +267,10 @@ def write_report(workdir: str | Path) -> str:
         f"![{name}]({name})" for name in plots.write_plots(workdir, runs, rows)
     ]
     _io.atomic_write_text(workdir / "summary.md", "\n".join(md) + "\n")
-    return "Final test accuracy (%), mean ± std over seeds [paper]\n" + table
+    return (
+        "Final test accuracy (%), mean ± std over seeds [paper]\n" + table
+        + "\n\nShift consistency (%) and throughput\n" + shift_table(rows)
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import ml_collections
 
 from experiments.common import distributed
+from experiments.common.config import check_finite
 from experiments.common.data import Dataset
 from experiments.common.steps import StepFunctions
 
@@ -49,7 +50,8 @@ class Study:
     step_key: Callable[[ml_collections.ConfigDict], tuple[Any, ...]] = no_step_key
 
     def check(self, config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
-        """Validate ``config`` for this study: the ``distributed`` section, then the study's ``validate``.
+        """Validate ``config`` for this study: every number finite, the ``distributed`` section, then the
+        study's ``validate``.
 
         Args:
           config: a study config.
@@ -58,5 +60,6 @@ class Study:
         Raises:
           ValueError: naming the field, its value and what is allowed.
         """
+        check_finite(config)
         distributed.validate(config)
         self.validate(config, num_devices)

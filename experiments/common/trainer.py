@@ -2,10 +2,13 @@ r"""Train and evaluate one run of any study: the training loop every study's ``t
 
 ``train_and_evaluate(study, config, workdir)`` runs one config in one run folder::
 
-    workdir/config.json      the config (a folder holding a different config is refused)
+    workdir/config.json      the config (a folder holding a different config is refused, naming the fields)
+    workdir/config.sha256    the fingerprint of its result fields (``runfolder.fingerprint``)
+    workdir/.lock            held (fcntl.flock) by the process writing the folder
     workdir/metrics.jsonl    one line per eval point: step, batch_loss, train/test loss and accuracy
     workdir/tensorboard/     the same scalars as TensorBoard event files (tensorboardX)
-    workdir/checkpoints/     Orbax checkpoints (params, optimizer state) at eval points
+    workdir/checkpoints/     Orbax checkpoints (params, optimizer state) at eval points, the last two
+    workdir/checkpoint_manifests/  SHA-256 of each checkpoint's files, verified before a restore
     workdir/result.json      final metrics, parameter count, FLOPs, throughput, shift consistency
 
 Training is the study's jit-compiled step (``common.study.Study.build_steps``) run ``eval_every`` steps
@@ -29,8 +32,10 @@ The command line is ``common/cli.py``, run through each study's ``main.py``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,28 +47,14 @@ import orbax.checkpoint as ocp
 import tqdm
 from tensorboardX import SummaryWriter
 
+from experiments.common import checkpoints as _checkpoints
 from experiments.common import distributed as _distributed
 from experiments.common import io as _io
-from experiments.common.config import result_fields
+from experiments.common import runfolder
 from experiments.common.data import Dataset
 from experiments.common.metrics import count_params, flops_per_example, shift_consistency
 from experiments.common.steps import Compiled, batch_indices, compiled_functions
 from experiments.common.study import Study
-
-
-def _check_folder(config: ml_collections.ConfigDict, workdir: Path, write: bool = True) -> None:
-    """Check that the config.json already in ``workdir`` describes the same run; write it if ``write``."""
-    path = workdir / "config.json"
-    mine = result_fields(config)
-    if path.exists():
-        theirs = result_fields(ml_collections.ConfigDict(_read_json(path)))
-        if theirs != mine:
-            raise ValueError(
-                f"workdir={str(workdir)!r} holds a run with a different config "
-                f"({path}); use a new --workdir or delete that folder"
-            )
-    if write:
-        _io.atomic_write_json(path, config.to_dict())
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -110,7 +101,14 @@ def _eval_record(fns: Compiled, params: Any, data: Dataset, step: int) -> dict[s
     }
 
 
-def train_and_evaluate(study: Study, config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
+def train_and_evaluate(
+    study: Study,
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    *,
+    overwrite: bool = False,
+    restart: bool = False,
+) -> dict[str, Any]:
     """Train one model as ``config`` says, log to ``workdir``, and return its final measurements.
 
     Args:
@@ -118,7 +116,10 @@ def train_and_evaluate(study: Study, config: ml_collections.ConfigDict, workdir:
       config: a config of that study (``experiments/<study>/configs``), validated here before any compute.
       workdir: the run folder (created if missing). If it holds a finished run of the same config,
         its ``result.json`` is returned without training; if it holds checkpoints, training resumes
-        from the latest one (metric lines past that step are dropped first).
+        from the latest one (metric lines past that step are dropped first). The folder is locked
+        (``runfolder.lock`` on ``workdir/.lock``) for the whole call.
+      overwrite: discard whatever run the folder holds (another config included) and start afresh.
+      restart: the same as ``overwrite`` (the way on after a damaged checkpoint).
 
     Returns:
       The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
@@ -128,7 +129,10 @@ def train_and_evaluate(study: Study, config: ml_collections.ConfigDict, workdir:
 
     Raises:
       ValueError: for an invalid config (before compute; a batch size that does not divide over the
-        devices of all processes names both numbers) or a workdir that holds a different config.
+        devices of all processes names both numbers).
+      runfolder.ConfigMismatch: the workdir holds a run of a different config (the message names the
+        differing fields), unless ``overwrite``.
+      runfolder.FolderBusy: another process holds the folder's lock (the message names its pid).
       FloatingPointError: if a training loss, or the evaluation loss after a chunk of steps, is not
         finite (the message names the step; the last good checkpoint stays in
         ``workdir/checkpoints``, and nothing past it is logged).
@@ -141,22 +145,41 @@ def train_and_evaluate(study: Study, config: ml_collections.ConfigDict, workdir:
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     writer = _distributed.is_writer()  # only process 0 writes files
-    _check_folder(config, workdir, write=writer)
-    if (workdir / "result.json").exists():
-        return _read_json(workdir / "result.json")
+    with contextlib.ExitStack() as stack:
+        if writer:
+            stack.enter_context(runfolder.lock(workdir / ".lock", f"run folder {str(workdir)!r}"))
+        if overwrite or restart:
+            if writer:
+                runfolder.clear(workdir)
+        else:
+            runfolder.check_config(workdir, config)
+        if (workdir / "result.json").exists():
+            return _read_json(workdir / "result.json")
+        if writer:
+            runfolder.record_config(workdir, config)
+        return _train(study, config, workdir, writer, devices, t_start)
 
+
+def _train(
+    study: Study, config: ml_collections.ConfigDict, workdir: Path, writer: bool, devices: list[Any], t_start: float
+) -> dict[str, Any]:
+    """The body of ``train_and_evaluate`` once the folder is locked and its config recorded."""
+    status = writer and config.progress_bar  # single runs: say what the first silent minute is spent on
+    if status:
+        print(f"{workdir.name}: loading data (generated and cached on first use)", file=sys.stderr, flush=True)
     data = study.load_data(config)
+    if status:
+        print(f"{workdir.name}: compiling the training step (once per model in a process)", file=sys.stderr,
+              flush=True)  # fmt: skip
     fns = compiled_functions(study, config, data.num_classes, data.input_shape, devices)
     state = fns.init(config.seed)
     metrics_path = workdir / "metrics.jsonl"
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=1, create=True, enable_async_checkpointing=False
+        max_to_keep=2, create=True, enable_async_checkpointing=False
     )
     manager = ocp.CheckpointManager(workdir / "checkpoints", options=options)
-    step = manager.latest_step() or 0
+    step, state = _checkpoints.restore(manager, workdir, state, writer)
     if step:
-        target = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
-        state = manager.restore(step, args=ocp.args.StandardRestore(target))
         if writer:
             _io.truncate_jsonl(metrics_path, step)
     elif writer:  # a fresh start: forget what a run killed before its first checkpoint logged
@@ -218,6 +241,8 @@ def train_and_evaluate(study: Study, config: ml_collections.ConfigDict, workdir:
             log(record)
             if step % config.checkpoint_every == 0 or step == config.num_steps:
                 manager.save(step, args=ocp.args.StandardSave(state))
+                if writer:
+                    _checkpoints.write_manifest(manager, workdir, step)
             bar.update(n)
             bar.set_postfix(test_acc=f"{record['test_acc']:.1f}")
     finally:

@@ -47,6 +47,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
         config.optimizer.learning_rate,
         "a positive float",
     )
+    momentum = config.optimizer.get("momentum", 0.0)
+    need(0 <= momentum < 1, "optimizer.momentum", momentum, "a float in [0, 1)")
     check_training(config, num_devices)
     need(float(model.lp_norm) >= 1.0, "model.lp_norm", model.lp_norm, "a float >= 1")
     need(model.blur_filter_size in (3, 4, 5), "model.blur_filter_size", model.blur_filter_size, "3, 4 or 5")

@@ -73,7 +73,7 @@ def test_ablate_shards_merge_into_one_summary(tmp_path: Path, data_cache: Path) 
     for shard in ("0/2", "1/2"):
         proc = _run(
             "experiments.downsampling.main", "--sweep", f"--workdir={tmp_path}", f"--shard={shard}", *grid,
-            *tiny_flags(data_cache),
+            *tiny_flags(data_cache, sweep=True),
         )
         assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
@@ -106,3 +106,53 @@ def test_two_fake_devices_train_like_one(tmp_path: Path, data_cache: Path) -> No
         assert one["step"] == two["step"]
         for key in ("train_loss", "test_loss"):
             assert abs(one[key] - two[key]) <= 1e-5 * max(1.0, abs(one[key]))
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("--config.optimizer.learning_rate=inf", "error: config.optimizer.learning_rate=inf is invalid"),
+        ("--config.optimizer.momentum=nan", "error: config.optimizer.momentum=nan is invalid"),
+        ("--config.model.lp_norm=inf", "error: config.model.lp_norm=inf is invalid"),
+        ("--config.optimizer.momentum=1.5", "error: config.optimizer.momentum=1.5 is invalid; allowed: a float in"),
+        ("--config.learning_rate=inf", "did you mean config.optimizer.learning_rate?"),
+        ("--config.model.lp_nrom=3", "did you mean config.model.lp_norm?"),
+    ],
+)
+def test_bad_numbers_and_unknown_fields_fail_naming_the_field_before_any_compile(
+    override: str, message: str, tmp_path: Path
+) -> None:
+    """One line naming the config field; JAX's compile log (JAX_LOG_COMPILES) shows that nothing was compiled."""
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.downsampling.main", f"--config={CONFIG}", f"--workdir={tmp_path}",
+         override],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_LOG_COMPILES": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, proc.stderr[-3000:]
+    assert "Compiling" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_disk_full_ends_with_one_line_naming_the_path(tmp_path: Path) -> None:
+    """A real process whose atomic writer gets ENOSPC (mocked: os.replace raises it) ends with one line."""
+    script = (
+        "import errno, os, sys\n"
+        "from experiments.common import cli, io\n"
+        "from experiments.downsampling.train import STUDY\n"
+        "def full(src, dst, *a, **k):\n"
+        "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))\n"
+        "io.os.replace = full\n"
+        "cli.run(STUDY)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, f"--config={CONFIG}", f"--workdir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"error: I/O error on {tmp_path / 'config.json'}: No space left on device", proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr

@@ -130,7 +130,9 @@ def test_two_processes_train_like_one_and_hold_identical_parameters(tiny_config,
     assert infos[0]["final"] == infos[1]["final"]
     # Only process 0 wrote files (config, metrics, TensorBoard, result); process 1 none.
     assert infos[1]["writes"] == []
-    assert {Path(p).name for p in infos[0]["writes"]} == {"config.json", "metrics.jsonl", "tensorboard", "result.json"}
+    assert {Path(p).name for p in infos[0]["writes"]} == {
+        "config.json", "config.sha256", "metrics.jsonl", "tensorboard", "result.json", "20.json", "40.json"
+    }  # 20.json, 40.json: the checkpoint manifests
 
     tiny_config.distributed.enabled = False
     one = train_and_evaluate(tiny_config, tmp_path / "one")

@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parents[3]
 CONFIG = "experiments/downsampling/configs/mnist1d_pooling.py"
 
 
-def _flags(cache: Path, steps: int) -> list[str]:
-    """A tiny strided_conv run of ``steps`` steps, checkpointed every 20."""
-    flags = tiny_flags(cache, steps=steps, checkpoint_every=20)
-    return [f"--config={CONFIG}", *flags, "--config.model.downsample=strided_conv"]
+def _flags(cache: Path, steps: int, sweep: bool = False) -> list[str]:
+    """A tiny strided_conv run of ``steps`` steps, checkpointed every 20 (for ``--sweep``: without the fields
+    the grid sets)."""
+    flags = tiny_flags(cache, steps=steps, checkpoint_every=20, sweep=sweep)
+    return [f"--config={CONFIG}", *flags, *([] if sweep else ["--config.model.downsample=strided_conv"])]
 
 
 def _run_to_end(args: list[str]) -> None:
@@ -104,7 +105,7 @@ def test_sweep_restarted_after_a_kill_skips_resumes_and_summarises(tmp_path: Pat
         "-m",
         "experiments.downsampling.main",
         "--sweep",
-        *_flags(data_cache, 100),
+        *_flags(data_cache, 100, sweep=True),
         *grid,
         f"--workdir={tmp_path}",
     ]
@@ -165,7 +166,7 @@ def test_a_process_killed_inside_an_atomic_write_leaves_the_old_file(tmp_path: P
     target.write_text("old,complete\n")
     script = (
         "import os, signal, sys\n"
-        "from experiments import _io\n"
+        "from experiments.common import io as _io\n"
         "with _io.atomic_path(sys.argv[1]) as tmp:\n"
         "    tmp.write_text('new,half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -3,7 +3,7 @@
 Max, min, average, sum and Lp pooling in any number of spatial dims, with custom gradients that are exact and
 much faster than JAX's default autodiff of ``lax.reduce_window``, while jit, vmap, grad, jvp, jacfwd, Hessians,
 remat and export keep working. Drop-in for ``flax.linen.max_pool``/``avg_pool``/``min_pool`` with PyTorch's
-options (dilation, ceil_mode, count_include_pad, divisor_override, channels_first). Semantics: SPEC.md.
+options (dilation, ceil_mode, count_include_pad, divisor_override, channels_first). Semantics: docs/semantics.md.
 """
 
 from jaxpool._adaptive import adaptive_avg_pool, adaptive_max_pool

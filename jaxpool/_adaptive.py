@@ -1,9 +1,9 @@
-"""Adaptive and global pooling: a fixed output size, bins computed from the input size (SPEC §5).
+"""Adaptive and global pooling: a fixed output size, bins computed from the input size (docs/semantics.md §5).
 
 Bin ``i`` of a dim of length ``L`` pooled to ``out`` bins spans ``[floor(i*L/out),
 ceil((i+1)*L/out))`` (PyTorch's and Keras' rule; bins may overlap by one element, and ``out > L``
 repeats elements). Pooling is separable, one spatial axis per pass, last axis first (so max ties
-resolve in row-major order, SPEC §4).
+resolve in row-major order, docs/semantics.md §4).
 
 Each pass works on a *binned view* of the input along one axis: when ``L % out == 0`` a free
 reshape into ``(out, L // out)``, otherwise the input broadcast against a static ``(L, out)``
@@ -304,7 +304,7 @@ def adaptive_max_pool(
     Bins as :func:`adaptive_avg_pool` (``[floor(i*L/out), ceil((i+1)*L/out))`` per dim). Each
     output is the maximum over its bin; ties go to the first maximal element in row-major order of
     the bin, NaN beats every number (the first NaN wins; PyTorch's CPU kernel picks the last NaN),
-    as SPEC §4. The gradient and jvp route each output's whole cotangent (tangent) to that one
+    as docs/semantics.md §4. The gradient and jvp route each output's whole cotangent (tangent) to that one
     element; overlapping bins accumulate.
 
     Args:

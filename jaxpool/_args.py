@@ -1,4 +1,4 @@
-"""Argument handling shared by every jaxpool op and module: the one validation layer (SPEC §6).
+"""Argument handling shared by every jaxpool op and module: the one validation layer (docs/semantics.md §6).
 
 Every public function and every Flax module turns its user-facing arguments into plain Python values here, before
 any compute, and raises jaxpool's own ``TypeError``/``ValueError`` naming the argument, the value and what is
@@ -193,7 +193,7 @@ def check_inputs(inputs: Any, name: str = "inputs") -> tuple[Any, tuple[int, ...
 
 
 def infer_num_spatial_dims(ndim: int, *specs: Any, explicit: int | None = None) -> int:
-    """The spatial-dims rule of every op (SPEC §1): N is ``explicit`` (a validated ``num_spatial_dims``) if
+    """The spatial-dims rule of every op (docs/semantics.md §1): N is ``explicit`` (a validated ``num_spatial_dims``) if
     given, else the length of the first sequence among ``specs`` (window_shape, strides, dilation; output_size),
     else ``ndim - 2`` (one batch and one feature axis)."""
     if explicit is not None:
@@ -262,14 +262,15 @@ def identity(dtype: np.dtype, take_max: bool) -> Any:
 
 
 def accumulation_dtype(dtype: np.dtype) -> np.dtype:
-    """float16/bfloat16 are computed (summed, compared) in float32 and rounded once (SPEC §3); others as they are."""
+    """float16/bfloat16 are computed (summed, compared) in float32 and rounded once (docs/semantics.md §3); others as
+    they are."""
     if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
         return np.dtype(np.float32)
     return np.dtype(dtype)
 
 
 def result_dtype(dtype: np.dtype, reducer: Callable[..., Any]) -> np.dtype:
-    """The dtype ``reducer`` (``jnp.sum``, ``jnp.mean``) gives for ``dtype`` (SPEC §3 result dtypes)."""
+    """The dtype ``reducer`` (``jnp.sum``, ``jnp.mean``) gives for ``dtype`` (docs/semantics.md §3 result dtypes)."""
     return np.dtype(jax.eval_shape(reducer, jax.ShapeDtypeStruct((1,), dtype)).dtype)
 
 

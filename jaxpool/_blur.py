@@ -4,7 +4,7 @@ Shift-Invariant Again").
 Subsampling a signal without low-pass filtering aliases: a one-pixel shift of the input can change a
 strided layer's output completely. Zhang's remedy is to blur before subsampling, with a fixed
 binomial filter (the rows of Pascal's triangle, normalised to sum 1) applied to every channel
-separately. This module is written from the paper's description (SPEC §5), not from its reference
+separately. This module is written from the paper's description (docs/semantics.md §5), not from its reference
 code.
 
 The N-d filter is the outer product of the 1-D binomial filter, so it is applied separably: one
@@ -104,7 +104,7 @@ def blur_pool(
     -> [1, 3, 3, 1]/8, 5 -> [1, 4, 6, 4, 1]/16; the N-d filter is their outer product) depthwise —
     each channel on its own — and sampled every ``strides`` positions starting at the first:
     ``out[i] = sum_k w[k] * padded[i * s + k]``.
-    Semantics: SPEC §5, from Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML
+    Semantics: docs/semantics.md §5, from Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML
       2019).
     The paper's anti-aliased max pooling is ``blur_pool(max_pool(x, 2, strides=1), 2)``;
     ``filter_size=1`` is plain subsampling ``x[::s]``.

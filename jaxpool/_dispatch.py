@@ -1,4 +1,4 @@
-"""The per-backend kernel table: which of jaxpool's kernels (or XLA's own) each pass uses (SPEC §7).
+"""The per-backend kernel table: which of jaxpool's kernels (or XLA's own) each pass uses (docs/semantics.md §7).
 
 Every measured kernel choice of the library is one field of :class:`Kernels`, and :data:`TABLE` holds one
 entry per backend. The entry is looked up at trace time from ``jax.default_backend()`` (the platform jit
@@ -11,7 +11,8 @@ figures beside each field and in README "How it is fast"). No GPU or TPU has bee
 default without measurements, because (a) each CPU choice is a different *formulation* of the same exact
 computation, not a CPU-specific trick whose speed depends on the CPU, (b) the large-window scheme bounds the
 work per element on every backend, whereas XLA's own ``reduce_window``/``select_and_scatter`` cost grows with
-the window everywhere, and (c) the alternative kernels (XLA's ``select_and_scatter`` gradient) break SPEC's
+the window everywhere, and (c) the alternative kernels (XLA's ``select_and_scatter`` gradient) break the semantics
+contract's
 rules (ties, NaN, dilation) or determinism (scatter-add on GPU). Replace them with measured values when a
 device report exists.
 """

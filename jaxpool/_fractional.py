@@ -15,7 +15,8 @@ No new kernel: the windows all have the same length, so every fractional window 
 max pooling ``jaxpool.max_pool(x, k, strides=1)``; the op is that pooling followed by a per-plane gather of the
 start positions along each spatial dim (``jnp.take_along_axis``). Values, ties (first maximal element in
 row-major window order), NaN (the first NaN wins), indices, jvp and the gradient are therefore jaxpool's
-max-pool rules (SPEC §4-5); the gradient of the gather is a scatter-add onto distinct positions (the starts are
+max-pool rules (docs/semantics.md §4-5); the gradient of the gather is a scatter-add onto distinct positions (the
+starts are
 distinct), so it adds exactly one term per position and is deterministic. (In float16/bfloat16 the rounded
 starts of dims of several hundred elements can repeat or, in PyTorch, leave the input; here they are clipped
 into it, and a repeated start adds two terms.)
@@ -268,7 +269,8 @@ def fractional_max_pool(
     anchored at ``L - k`` (PyTorch's CPU kernel; the arithmetic is done in the input's float type with one
     rounding per operation, float32 for integer/bool inputs). The N-d window is the box of the per-dim windows.
     Ties go to the first maximal element in row-major window order and NaN beats every number (the first NaN
-    wins; PyTorch's CPU kernel picks the last NaN), as :func:`max_pool` (SPEC §4); the gradient and jvp route
+    wins; PyTorch's CPU kernel picks the last NaN), as :func:`max_pool` (docs/semantics.md §4); the gradient and jvp
+    route
     each output's whole cotangent (tangent) to that element, overlapping windows accumulating.
 
     Sample layout (PyTorch's ``_random_samples``): ``samples[..., j]`` drives spatial dim ``j`` -- except for

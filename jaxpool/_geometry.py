@@ -2,9 +2,12 @@
 
 Every op, gradient and module turns its user-facing arguments (``window_shape``, ``strides``, ``padding``,
 ``dilation``, ``ceil_mode``, ``channels_first``) into a :class:`PoolGeometry` through :func:`resolve`. That
-function validates them (SPEC §6), resolves string padding the way ``lax.padtype_to_pads`` does, computes the
-output size with PyTorch's ``ceil_mode`` rule (SPEC §2), and checks that every window samples at least one input
-position (SPEC §3), in closed form. Average-pooling divisors are computed here too, in closed form per axis.
+function validates them (docs/semantics.md §6), resolves string padding the way ``lax.padtype_to_pads`` does, computes
+the
+output size with PyTorch's ``ceil_mode`` rule (docs/semantics.md §2), and checks that every window samples at least one
+input
+position (docs/semantics.md §3), in closed form. Average-pooling divisors are computed here too, in closed form per
+axis.
 :func:`prepare` is the entry of every window op: the input check of ``_args`` and then :func:`resolve`.
 Argument checks themselves (ints, flags, bounds, the spatial-dims rule) live in ``_args``.
 
@@ -198,7 +201,7 @@ def _gap_windows(count: int, size: int, stride: int, dilation: int, low: int) ->
 
 
 def first_padding_only_window(ax: AxisGeometry) -> int | None:
-    """Index of the first window of ``ax`` that samples no input element, or None; closed form (SPEC §3).
+    """Index of the first window of ``ax`` that samples no input element, or None; closed form (docs/semantics.md §3).
 
     Window ``i`` samples ``a + k * d`` for ``k < window``, ``a = i * stride - low``. It misses the input
     ``[0, size)`` exactly when (A) it ends before it, ``a + (window - 1) * d < 0`` (a prefix of the windows: check
@@ -236,7 +239,7 @@ def resolve(
     ceil_mode: Any = False,
     channels_first: Any = False,
 ) -> PoolGeometry:
-    """Validate pooling arguments and compute the static geometry (SPEC §1–3, §6).
+    """Validate pooling arguments and compute the static geometry (docs/semantics.md §1–3, §6).
 
     Every check runs in time independent of the values (no loop over a window or over outputs).
 
@@ -321,7 +324,7 @@ def prepare(inputs: Any, window_shape: Any, strides: Any, padding: Any, *, dilat
 
 
 def avg_divisor(geom: PoolGeometry, count_include_pad: bool, divisor_override: int | None) -> list[np.ndarray]:
-    """Per-axis divisor vectors whose outer product is the avg-pooling divisor (SPEC §3).
+    """Per-axis divisor vectors whose outer product is the avg-pooling divisor (docs/semantics.md §3).
 
     Returns a list with one float64 vector of length ``out`` per spatial axis (a single-element list holding
     ``[divisor_override]`` when an override is given).
@@ -356,7 +359,8 @@ def pool_output_shape(
       ``ceil_mode`` rule).
 
     Raises:
-      TypeError, ValueError: as :func:`jaxpool.max_pool` for invalid arguments (SPEC §6); ``input_shape`` must
+      TypeError, ValueError: as :func:`jaxpool.max_pool` for invalid arguments (docs/semantics.md §6); ``input_shape``
+      must
         be a sequence of non-negative ints (TypeError for floats, strings, bools).
     """
     return resolve(

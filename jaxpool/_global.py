@@ -1,4 +1,4 @@
-"""Global pooling: the mean or the maximum over all spatial dims (SPEC §5).
+"""Global pooling: the mean or the maximum over all spatial dims (docs/semantics.md §5).
 
 Thin wrappers over adaptive pooling with one bin per spatial dim (``_adaptive``), so the semantics
 are shared: float32 accumulation for float16/bfloat16 means, and for the maximum the first maximal

@@ -8,7 +8,7 @@ consumes.
 No new window arithmetic: the values are :func:`jaxpool.max_pool`'s (same custom derivative), and
 the indices are the winners recorded by ``_max.winners`` applied to an array holding each element's
 own flat index (``_max.gather``), so the index names the same element as the value, the gradient
-and the jvp (SPEC §4-5): the first maximal (minimal) element in row-major window order, the first
+and the jvp (docs/semantics.md §4-5): the first maximal (minimal) element in row-major window order, the first
 NaN, never padding.
 """
 
@@ -120,7 +120,7 @@ def max_pool_with_indices(
     on its options, channels first or last. The index names the element that
     :func:`jaxpool.max_pool`'s gradient
     and jvp route to: the first maximal element in row-major window order, the first NaN in a window
-    holding NaN (PyTorch's CPU kernel picks the last NaN), never a padded position (SPEC §4-5).
+    holding NaN (PyTorch's CPU kernel picks the last NaN), never a padded position (docs/semantics.md §4-5).
     """
     return _pool_with_indices(
         inputs, window_shape, strides, padding, dilation, ceil_mode, channels_first, True

@@ -14,7 +14,7 @@ whatever the stride):
   part in the next block): two partial results, never a difference, so window sums keep float32 accuracy
   (each partial sum adds at most ``w`` terms, in a tree).
 
-Max/min winners follow SPEC §4 (first maximal element in row-major order, NaN beats every number and the
+Max/min winners follow docs/semantics.md §4 (first maximal element in row-major order, NaN beats every number and the
 first NaN wins, padding never wins) without carrying indices through the scans. Three bits per position are
 the residual of the reverse pass (a uint8 *code*): ``side`` (the window's winner lies in its next-block part),
 ``recH`` (the element beats everything after it in its block: it is its own suffix winner) and ``recG`` (it

@@ -1,6 +1,7 @@
 """Max and min pooling: values, winners, and the custom derivative that makes the reverse pass fast.
 
-Design (SPEC §4, §7). JAX differentiates ``lax.reduce_window(max)`` through ``select_and_gather_add``, which is
+Design (docs/semantics.md §4, §7). JAX differentiates ``lax.reduce_window(max)`` through ``select_and_gather_add``,
+which is
 slow on CPU and has no rule for dilated windows. jaxpool instead defines max/min pooling with a
 ``jax.custom_jvp`` whose tangent rule is *linear in the tangent*: the forward pass records, per output and per
 axis group, the flat offset of the winning element inside the window (int8), and the tangent of the output is
@@ -86,7 +87,8 @@ def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     """The transpose of :func:`gather`: each output's cotangent sent to its winner (the reverse pass)."""
     dtype = ct.dtype
     if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
-        ct = ct.astype(jnp.float32)  # overlapping windows' cotangents add up in float32, rounded once (SPEC §3)
+        # overlapping windows' cotangents add up in float32, rounded once (docs/semantics.md §3)
+        ct = ct.astype(jnp.float32)
     shapes = [geom.input_shape]
     for axes in _groups(geom)[:-1]:
         shapes.append(_windows.group_out_shape(shapes[-1], axes))

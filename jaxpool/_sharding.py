@@ -1,4 +1,4 @@
-"""What the ops need to run under every way JAX shards a program (SPEC §7).
+"""What the ops need to run under every way JAX shards a program (docs/semantics.md §7).
 
 Pooling is per sample and per channel, so a batch- or feature-sharded input needs no communication: each
 device pools its own block. The kernels are written so that this holds under all four modes JAX offers:

@@ -5,10 +5,11 @@ sum of the window's slice views of the input (``_windows.sum_pass``). The window
 whose tangent is written as the transpose of the hand-made reverse pass (``_windows.scatter_pass``), so
 ``grad`` runs that pass rather than JAX's interior pads; for one axis with overlapping strided windows (1-D
 3/2 SAME) ``lax.reduce_window`` and its JAX transpose are as fast or faster on CPU and are used instead. Lp's
-root gets its own rule: gradient 0 where the window sum is 0 (SPEC §4; for p = 1 the op *is* the window sum,
+root gets its own rule: gradient 0 where the window sum is 0 (docs/semantics.md §4; for p = 1 the op *is* the window
+sum,
 so the gradient there is 1).
 
-Precision (SPEC §3): float16/bfloat16 inputs are accumulated in float32 and rounded once at the end, in the
+Precision (docs/semantics.md §3): float16/bfloat16 inputs are accumulated in float32 and rounded once at the end, in the
 forward pass and in the gradient (the cotangents overlapping windows send to one element add up in float32).
 Result dtypes follow ``jnp.sum`` (sum) and ``jnp.mean`` (avg, lp). Average divisors come in closed form per axis
 from ``_geometry.avg_divisor``.

@@ -1,4 +1,4 @@
-"""Max unpooling: the partial inverse of max pooling (PyTorch's ``max_unpool{1,2,3}d``), SPEC §5.
+"""Max unpooling: the partial inverse of max pooling (PyTorch's ``max_unpool{1,2,3}d``), docs/semantics.md §5.
 
 ``max_unpool(values, indices, output_size)`` writes each value at its flat index in its own (sample,
 channel) plane of a zero array of spatial shape ``output_size``.
@@ -125,7 +125,7 @@ def max_unpool(
     be checked here), whatever their integer dtype: int64 indices are range-checked before they are
     narrowed to int32, so ``2**32 + 1`` is ignored rather than wrapped to ``1``.
 
-    Gradient (SPEC §5, as PyTorch): w.r.t. ``values``, the output cotangent gathered at the indices
+    Gradient (docs/semantics.md §5, as PyTorch): w.r.t. ``values``, the output cotangent gathered at the indices
     — every duplicate receives it; none w.r.t. ``indices``. jvp is the matching linear map (the
     tangents scattered and added), so jit, vmap, grad, jvp, jacfwd and Hessians all work; the
     reverse pass is a gather.

@@ -1,4 +1,4 @@
-"""The kernel toolkit: window views, forward passes and hand-written reverse passes (SPEC §7).
+"""The kernel toolkit: window views, forward passes and hand-written reverse passes (docs/semantics.md §7).
 
 A pooling pass reduces a *group* of spatial axes at once by combining, elementwise, one view of the input per
 window offset (offsets in row-major order).
@@ -305,7 +305,7 @@ def _extreme_block(x: Array, axes: Sequence[AxisGeometry], identity: Array, take
 def argextreme_pass(
     x: Array, axes: Sequence[AxisGeometry], identity: Array, take_max: bool
 ) -> tuple[Array, Array]:
-    """Window max (min) over a group of axes plus the flat row-major offset of the winner (SPEC §3–4).
+    """Window max (min) over a group of axes plus the flat row-major offset of the winner (docs/semantics.md §3–4).
 
     The winner is the first maximal (minimal) element in row-major window order; NaN beats every number and
     the first NaN wins; padded positions never win, even when every input in the window equals ``identity``.

@@ -1,17 +1,18 @@
 """Brute-force NumPy reference for jaxpool's pooling ops — the oracle the tests trust.
 
-Written from SPEC §1–4 alone and independent of jaxpool's code: its own argument normalisation
+Written from docs/semantics.md §1–4 alone and independent of jaxpool's code: its own argument normalisation
 and window arithmetic, explicit Python loops over every output position and every window offset
-(vectorised only over the (sample, channel) planes), float64 accumulation, and one cast to SPEC's
+(vectorised only over the (sample, channel) planes), float64 accumulation, and one cast to the semantics contract's
 result dtype at the end.
 
-- ``pool_reference(x, op, ...)``: op in {"max", "min", "sum", "avg", "lp"}; SPEC's result dtype.
+- ``pool_reference(x, op, ...)``: op in {"max", "min", "sum", "avg", "lp"}; the semantics contract's result dtype.
 - ``pool_reference_exact(x, op, ...)``: the same in float64 before the final cast (ulp tolerances).
 - ``pool_reference_winners(x, op, ...)``: max/min only; flat row-major index of the selected element
   within the unpadded spatial extent of its own plane (PyTorch's ``return_indices``), int64.
 - ``pool_reference_vjp(x, cotangent, op, ...)``: brute-force gradient, float64, shape of ``x``.
 - ``pool_reference_output_shape(input_shape, window_shape, ...)`` and ``reference_geometry(...)``.
-- ``adaptive_reference``, ``blur_reference``, ``unpool_reference``: SPEC §5's other ops, by loops over bins,
+- ``adaptive_reference``, ``blur_reference``, ``unpool_reference``: docs/semantics.md §5's other ops, by loops over
+bins,
   filter taps and indices.
 
 Import it as ``from reference import ...`` (pytest puts tests/ on sys.path).
@@ -104,7 +105,7 @@ def _pads(padding, sizes, window, strides, dilation, ceil_mode) -> tuple:
 
 def reference_geometry(input_shape, window_shape, strides=None, padding="VALID", *, dilation=None,
                        ceil_mode=False, channels_first=False) -> RefGeometry:
-    """Normalise and validate the arguments (SPEC §1–3); ValueError for anything invalid."""
+    """Normalise and validate the arguments (docs/semantics.md §1–3); ValueError for anything invalid."""
     ndim = len(input_shape)
     tuples = [v for v in (window_shape, strides, dilation) if v is not None and not _is_int(v)]
     n = len(tuple(tuples[0])) if tuples else ndim - 2
@@ -147,13 +148,13 @@ def reference_geometry(input_shape, window_shape, strides=None, padding="VALID",
 
 def pool_reference_output_shape(input_shape, window_shape, strides=None, padding="VALID", *,
                                 dilation=None, ceil_mode=False, channels_first=False) -> tuple:
-    """Full output shape by the reference's own geometry (SPEC §2)."""
+    """Full output shape by the reference's own geometry (docs/semantics.md §2)."""
     return reference_geometry(tuple(input_shape), window_shape, strides, padding, dilation=dilation,
                               ceil_mode=ceil_mode, channels_first=channels_first).output_shape
 
 
 def result_dtype(dtype, op: str) -> np.dtype:
-    """SPEC §3 result dtype: max/min keep it; sum follows jnp.sum, avg/lp follow jnp.mean."""
+    """docs/semantics.md §3 result dtype: max/min keep it; sum follows jnp.sum, avg/lp follow jnp.mean."""
     dtype = jax.dtypes.canonicalize_dtype(np.dtype(dtype))
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"complex inputs are not supported, got dtype {dtype}")
@@ -200,7 +201,7 @@ def _geometry(x, kw) -> RefGeometry:
 
 
 def _select(planes: np.ndarray, geom: RefGeometry, op: str):
-    """Max/min winners per plane: (values (P, *out), flat indices (P, *out)) by SPEC §3–4."""
+    """Max/min winners per plane: (values (P, *out), flat indices (P, *out)) by docs/semantics.md §3–4."""
     floating = jnp.issubdtype(planes.dtype, jnp.floating)
     work = planes.astype(np.float64) if floating else planes.astype(np.int64)
     if planes.dtype == np.uint64:
@@ -277,7 +278,7 @@ def pool_reference_exact(x, op, window_shape, strides=None, padding="VALID", *, 
 def pool_reference(x, op, window_shape, strides=None, padding="VALID", *, dilation=None,
                    ceil_mode=False, count_include_pad=True, divisor_override=None,
                    channels_first=False, norm_type=None) -> np.ndarray:
-    """Pooled values with SPEC §3's result dtype (computed in float64, cast once at the end)."""
+    """Pooled values with docs/semantics.md §3's result dtype (computed in float64, cast once at the end)."""
     x = np.asarray(x)
     exact = pool_reference_exact(
         x, op, window_shape, strides, padding, dilation=dilation, ceil_mode=ceil_mode,
@@ -302,7 +303,7 @@ def pool_reference_winners(x, op, window_shape, strides=None, padding="VALID", *
 def pool_reference_vjp(x, cotangent, op, window_shape, strides=None, padding="VALID", *,
                        dilation=None, ceil_mode=False, count_include_pad=True,
                        divisor_override=None, channels_first=False, norm_type=None) -> np.ndarray:
-    """Brute-force gradient of sum(pool(x) * cotangent) with respect to x, float64 (SPEC §4).
+    """Brute-force gradient of sum(pool(x) * cotangent) with respect to x, float64 (docs/semantics.md §4).
 
     lp: ``|s|^(1/p - 1) * x^(p - 1)`` per sampled element, 0 where the window sum s is 0 and p > 1
     (the derivative is infinite there); for p = 1 the op is the window sum and its gradient is 1.
@@ -330,7 +331,7 @@ def pool_reference_vjp(x, cotangent, op, window_shape, strides=None, padding="VA
         if op == "lp":
             s = sum(xf[(slice(None),) + pos] ** norm_type for pos in inside)
             with np.errstate(divide="ignore", invalid="ignore"):
-                # d/ds sign(s)|s|^(1/p) is infinite at s = 0 for p > 1: SPEC §4 makes it 0 there;
+                # d/ds sign(s)|s|^(1/p) is infinite at s = 0 for p > 1: docs/semantics.md §4 makes it 0 there;
                 # for p = 1 the op is the window sum, whose derivative is 1 everywhere.
                 scale = np.where((s == 0) & (norm_type > 1), 0.0,
                                  np.abs(s) ** (1.0 / norm_type - 1.0))
@@ -349,7 +350,7 @@ def _to_planes_out(y: np.ndarray, geom: RefGeometry) -> np.ndarray:
     return np.transpose(y, perm).reshape((-1,) + geom.out)
 
 
-# ---- adaptive, global, blur pooling and unpooling (SPEC §5), same style: loops over outputs, float64 ----
+# ---- adaptive, global, blur pooling and unpooling (docs/semantics.md §5), same style: loops over outputs, float64 ----
 
 def _layout_axes(ndim: int, n: int, channels_first: bool) -> tuple:
     if n < 1 or ndim < n + 1:

@@ -1,7 +1,7 @@
 """Hypothesis strategies that generate small pooling problems for the value/gradient/oracle tests.
 
 ``pool_cases(...)`` draws a ``PoolCase``: an op, float64 data (small-integer values, so ties are
-common; or with NaN/inf entries; or tie-free), and every argument of SPEC §1–3 in every accepted
+common; or with NaN/inf entries; or tie-free), and every argument of docs/semantics.md §1–3 in every accepted
 spelling (ints, tuples, lists, ``None`` defaults, padding strings in any case, ints, per-dim ints,
 (low, high) pairs), N in {1, 2, 3}, 0–2 batch axes, either layout, dilation, ceil_mode (explicit
 padding only),

@@ -1,4 +1,4 @@
-"""Adaptive and global pooling (SPEC §5, ties per §4).
+"""Adaptive and global pooling (docs/semantics.md §5, ties per §4).
 
 Oracles: hand-derived bins (length 5 -> 3 bins averages 0..4 to [0.5, 2.0, 3.5]); a NumPy
 reference with explicit loops over the bins ``[floor(i*L/out), ceil((i+1)*L/out))``;

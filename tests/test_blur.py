@@ -1,4 +1,4 @@
-"""blur_pool (SPEC §5; Zhang 2019, "Making Convolutional Networks Shift-Invariant Again").
+"""blur_pool (docs/semantics.md §5; Zhang 2019, "Making Convolutional Networks Shift-Invariant Again").
 
 Oracles: hand-derived values for filter sizes 3 and 4 on small inputs; a NumPy reference that pads
 with ``np.pad`` and loops over every output position with the N-d outer-product filter; finite

@@ -1,10 +1,10 @@
-"""Values, gradients and dtypes of the core ops against the brute-force reference (SPEC §1–4).
+"""Values, gradients and dtypes of the core ops against the brute-force reference (docs/semantics.md §1–4).
 
 Hypothesis draws problems over N = 1, 2, 3, every padding form, dilation, ceil_mode,
 count_include_pad, divisor_override, both layouts and 0–2 batch axes, with tie-heavy and NaN/inf
 data; each value is checked eagerly (NumPy input) and under ``jit``, and ``jax.grad`` of
 ``sum(out * cotangent)`` against the reference's brute-force gradient. Low-precision sums are held
-to one ulp of the exact result (SPEC §3: float32 accumulation, one rounding); integer/bool dtypes
+to one ulp of the exact result (docs/semantics.md §3: float32 accumulation, one rounding); integer/bool dtypes
 and x64 have their own tests.
 """
 
@@ -104,7 +104,7 @@ INT_DTYPES = [np.int8, np.uint8, np.int16, np.int32, np.uint32, np.bool_]
 
 
 def int_data(x: np.ndarray, dtype, op: str) -> np.ndarray:
-    """Tie-heavy ints from [-3, 3]; max/min map ±3 to the dtype's extremes (SPEC §3 identity)."""
+    """Tie-heavy ints from [-3, 3]; max/min map ±3 to the dtype's extremes (docs/semantics.md §3 identity)."""
     if dtype == np.bool_:
         return x > 0
     info = np.iinfo(dtype)
@@ -134,7 +134,7 @@ def test_float64_values_and_gradients_x64(case: PoolCase):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=repr(case))
 
 
-DTYPE_TABLE = [  # (input dtype, op) -> SPEC §3 result dtype, x64 off
+DTYPE_TABLE = [  # (input dtype, op) -> docs/semantics.md §3 result dtype, x64 off
     (np.bool_, "max", np.bool_), (np.bool_, "min", np.bool_), (np.bool_, "sum", np.int32),
     (np.bool_, "avg", np.float32), (np.bool_, "lp", np.float32),
     (np.int8, "max", np.int8), (np.int8, "sum", np.int32), (np.int8, "avg", np.float32),
@@ -204,7 +204,7 @@ def test_signatures_are_flax_drop_in(name):
 
 @pytest.mark.parametrize("op", ["max", "min", "avg"])
 def test_ceil_mode_window_may_outgrow_the_input(op):
-    """SPEC §2 formula and torch: size 1, window 2, stride 2, ceil_mode -> one output; size 3,
+    """docs/semantics.md §2 formula and torch: size 1, window 2, stride 2, ceil_mode -> one output; size 3,
     window 4, stride 2 -> one output (torch.nn.functional.max_pool1d / avg_pool1d agree)."""
     for x, w, want in (([2.0], 2, 2.0), ([1.0, 2.0, 3.0], 4, {"max": 3.0, "min": 1.0, "avg": 2.0})):
         x = np.asarray(x, np.float32)[None, :, None]
@@ -217,7 +217,7 @@ def test_ceil_mode_window_may_outgrow_the_input(op):
 @pytest.mark.parametrize(("op", "x"), [("max", [1.0, 5.0, 2.0]), ("min", [5.0, 1.0, 2.0])])
 @pytest.mark.parametrize("ct", [[2.0**-8, 2.0**-8, 1.0], [1.0, 2.0**-8, 2.0**-8]])
 def test_bf16_max_gradient_accumulates_in_float32(op, x, ct):
-    """SPEC §3: cotangents that overlapping windows send to one element sum in float32 and round
+    """docs/semantics.md §3: cotangents that overlapping windows send to one element sum in float32 and round
     once. All three windows pick element 1, so its gradient is 1 + 2**-7 (a bf16 number); a bf16
     running sum loses both 2**-8 terms to round-to-even and gives 1."""
     x = jnp.asarray(x, jnp.bfloat16)[None, :, None]

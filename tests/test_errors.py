@@ -1,4 +1,4 @@
-"""Every invalid argument of SPEC §2, §3 and §6 raises the right exception with a helpful message.
+"""Every invalid argument of docs/semantics.md §2, §3 and §6 raises the right exception with a helpful message.
 
 Each case asserts the exception type and that the message names the argument and the offending
 value (and, where SPEC asks, the input rank and layout, or the dim, its size and the effective

@@ -1,4 +1,4 @@
-"""Fractional max pooling (issue 17; ties and NaN per SPEC §4, indices per SPEC §5).
+"""Fractional max pooling (issue 17; ties and NaN per docs/semantics.md §4, indices per docs/semantics.md §5).
 
 Oracles: ``torch.nn.functional.fractional_max_pool{2,3}d`` with the same ``_random_samples`` (values, indices
 and gradients, exact, over generated 2-D and 3-D cases in both layouts); hand-derived interval sequences; a

@@ -1,4 +1,4 @@
-"""max_pool_with_indices / min_pool_with_indices (SPEC §4-5).
+"""max_pool_with_indices / min_pool_with_indices (docs/semantics.md §4-5).
 
 Oracles: ``torch.nn.functional.max_pool{1,2,3}d(..., return_indices=True)`` (values, indices and
 gradients) on random inputs with many ties, in both layouts; the brute-force reference's winners

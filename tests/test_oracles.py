@@ -1,15 +1,15 @@
-"""jaxpool against the pooling of PyTorch and Flax, on the options each of them has (SPEC §1–4).
+"""jaxpool against the pooling of PyTorch and Flax, on the options each of them has (docs/semantics.md §1–4).
 
 - torch: ``torch.nn.functional.{max,avg,lp}_pool{1,2,3}d`` values and gradients, on symmetric
   padding up to half the window, dilation (max), ceil_mode, count_include_pad, divisor_override,
   ties, both layouts (torch is NCHW; channels-last inputs are transposed for it). lp only on
-  positive inputs without overhanging ceil_mode windows (SPEC §3). Skipped where torch is missing.
+  positive inputs without overhanging ceil_mode windows (docs/semantics.md §3). Skipped where torch is missing.
 - Flax: ``flax.linen.max_pool``/``avg_pool`` and ``flax.linen.pooling.min_pool`` values,
   ``jax.grad`` and ``jax.jvp`` on tie-free inputs with VALID/SAME/explicit-pair padding, strides,
   count_include_pad, 0–2 batch axes, called with the very same arguments (drop-in). Flax's avg_pool
   needs standard dtype promotion, so every Flax call runs under
   ``jax.numpy_dtype_promotion("standard")``.
-Where SPEC §4 deliberately differs from Flax (NaN windows, -inf beside padding, low-precision sums)
+Where docs/semantics.md §4 deliberately differs from Flax (NaN windows, -inf beside padding, low-precision sums)
 the brute-force reference is the oracle (here and in test_core_values.py).
 """
 

@@ -1,4 +1,4 @@
-"""Every op under every way JAX shards a program, on 8 virtual CPU devices (issue 12, SPEC §7).
+"""Every op under every way JAX shards a program, on 8 virtual CPU devices (issue 12, docs/semantics.md §7).
 
 The matrix: ops (``sharding_cases.OPS``: every public function family, indices, unpooling, adaptive, global,
 blur, a Linen and an NNX module) x transforms (values, ``grad``, ``jvp``, Hessian-vector product, in one

@@ -1,4 +1,4 @@
-"""Every JAX transformation on every pooling op (SPEC §4), checked against the brute-force oracle.
+"""Every JAX transformation on every pooling op (docs/semantics.md §4), checked against the brute-force oracle.
 
 jit, vmap over batch/spatial/feature axes (equal to looping the reference), grad, jvp, jacfwd and
 jacrev (equal to the reference Jacobian built row by row from ``pool_reference_vjp``), jvp-of-grad

@@ -1,4 +1,4 @@
-"""max_unpool (SPEC §5): torch's max_unpool{1,2,3}d as oracle, round trips, determinism, transforms.
+"""max_unpool (docs/semantics.md §5): torch's max_unpool{1,2,3}d as oracle, round trips, determinism, transforms.
 
 Indices come from overlapping windows (stride < window), so they repeat within a plane; values,
 gradients (the cotangent gathered at the indices, every duplicate receiving it, as torch) and the

@@ -1,7 +1,7 @@
 """Cases of the pooling benchmark: the option grid, shapes, jaxpool's op and its baseline.
 
 A :class:`Case` is one (op, spatial dims, window configuration, dtype, layout, shape). The baseline
-is the one SPEC §7 names: ``flax.linen.max_pool``/``avg_pool`` where Flax has the op and layout
+is the one docs/semantics.md §7 names: ``flax.linen.max_pool``/``avg_pool`` where Flax has the op and layout
 (max/avg, channels last), else ``lax.reduce_window`` in the same layout; both are differentiated by
 JAX's own autodiff (``select_and_gather_add`` for max, interior pads for window sums).
 """
@@ -120,7 +120,7 @@ def build_cases(
 
 
 def headline_cases() -> list[Case]:
-    """max_pool on (64, 32, 32, 64) float32 NHWC, 2×2/2 VALID and 3×3/2 SAME (SPEC §7)."""
+    """max_pool on (64, 32, 32, 64) float32 NHWC, 2×2/2 VALID and 3×3/2 SAME (docs/semantics.md §7)."""
     return build_cases(("max",), (2,), HEADLINE_CONFIGS, ("float32",), ("NHWC",))
 
 
@@ -132,7 +132,7 @@ def ours_fn(case: Case) -> Callable[[jax.Array], jax.Array]:
 
 
 def baseline_fn(case: Case) -> tuple[str, Callable[[jax.Array], jax.Array]]:
-    """The SPEC §7 baseline for ``case``: (name, function).
+    """The docs/semantics.md §7 baseline for ``case``: (name, function).
 
     The initial values are concrete NumPy scalars so that ``lax.reduce_window`` recognises the
     max/add monoids and uses JAX's differentiable window primitives, as Flax's pooling does.

@@ -2,7 +2,7 @@
 
 Works on the JSON-ready case records of ``pooling.run_case``. Times are wall-clock medians in ms;
 ``b/o`` is baseline / ours (a speedup: below 0.9 means ours is slower) and ``o/fl`` is ours / memory
-floor (a jitted ``x * 2`` over the same input). SPEC §7 targets for the headline: max_pool fwd+bwd
+floor (a jitted ``x * 2`` over the same input). docs/semantics.md §7 targets for the headline: max_pool fwd+bwd
 ≥ 10× faster than ``flax.linen.max_pool`` and ≤ 4× the floor (goal 3×).
 """
 
@@ -65,7 +65,7 @@ def slower_cases(records: Sequence[dict[str, Any]],
 
 
 def memory_higher(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cases whose jitted grad needs more peak memory than the baseline's (SPEC §7)."""
+    """Cases whose jitted grad needs more peak memory than the baseline's (docs/semantics.md §7)."""
     return [{**{k: rec[k] for k in _ID}, "ratio": rec["ratios"]["grad_memory"],
              "ours_bytes": rec["memory_bytes"]["ours_grad"]["peak"],
              "base_bytes": rec["memory_bytes"]["base_grad"]["peak"]}
@@ -73,7 +73,7 @@ def memory_higher(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def headline(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The SPEC §7 figures of the headline cases present in ``records``."""
+    """The docs/semantics.md §7 figures of the headline cases present in ``records``."""
     keys = {(c.op, c.dims, c.config, c.dtype, c.layout, c.input_shape) for c in headline_cases()}
     out = []
     for rec in records:

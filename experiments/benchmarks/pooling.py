@@ -1,4 +1,4 @@
-"""Pooling benchmark: jaxpool against JAX's own autodiff, torch and the memory floor (SPEC §7).
+"""Pooling benchmark: jaxpool against JAX's own autodiff, torch and the memory floor (docs/semantics.md §7).
 
 For max/avg/sum pooling in 1-D/2-D/3-D, windows 2/2 VALID, 3/2 SAME and 3/1 SAME (per spatial
 dim), float32 and bfloat16, channels-last (NHWC) and channels-first (NCHW), it times in one process,
@@ -279,7 +279,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="write all results as JSON (atomically, after every case)")
     p.add_argument("--rerun-slower", default=None, metavar="PATH",
                    help="run only the cases listed as slower than baseline in an earlier --json "
-                        "file (the 'two runs' check of SPEC §7)")
+                        "file (the 'two runs' check of docs/semantics.md §7)")
     args = p.parse_args(argv)
     for name in ("ops", "dims", "configs", "dtypes", "layouts"):
         groups = getattr(args, name)

@@ -13,6 +13,9 @@ space to what an oracle (torch, flax) supports.
 from __future__ import annotations
 
 import dataclasses
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from hypothesis import assume
@@ -190,3 +193,20 @@ def pool_cases(draw, *, ops=OPS, data=("ties", "nan", "inf"), ns=(1, 2, 3),
         assume(all((o - 1) * s + e <= size + lo + hi for o, s, e, size, (lo, hi)
                    in zip(geom.out, geom.strides, eff, geom.sizes, geom.pads, strict=True)))
     return case
+
+
+@contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """Fail with TimeoutError (instead of hanging the suite) if the block runs longer than ``seconds`` of wall
+    time; a bound on hangs, not a timing assertion."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"call ran longer than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

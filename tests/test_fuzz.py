@@ -26,8 +26,6 @@ import json
 import math
 import os
 import re
-import signal
-from contextlib import contextmanager
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +44,7 @@ from reference import (
     result_dtype,
     unpool_reference,
 )
+from strategies import hang_guard
 
 import jaxpool
 import jaxpool.linen as jpl
@@ -66,18 +65,6 @@ class Drawn:
         return f"{'BAD ' if self.bad else ''}{text if len(text) < 200 else text[:200] + '...'}"
 
 
-@contextmanager
-def hang_guard(seconds: int = HANG_BOUND_S):
-    def expired(signum, frame):
-        raise TimeoutError(f"call ran longer than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # ---- value pools ----
@@ -511,7 +498,7 @@ def _run_example(case: dict, style: str) -> str:
     if name not in MODULES or "indices" in kw:
         style = "function"
     COUNTS["calls"] += 1
-    with hang_guard():
+    with hang_guard(HANG_BOUND_S):
         try:
             got = _call(name, style, x.value, kw)
             outcome = None

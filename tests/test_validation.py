@@ -9,14 +9,13 @@ loops over every window position on a full grid of small cases.
 from __future__ import annotations
 
 import itertools
-import signal
-from contextlib import contextmanager
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from reference import pool_reference, pool_reference_output_shape
+from strategies import hang_guard
 
 import jaxpool
 import jaxpool.linen as jpl
@@ -28,20 +27,6 @@ XR = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
 HANG_BOUND_S = 60  # generous: every check here takes milliseconds; this only turns a hang into a failure
 
 
-@contextmanager
-def no_hang(seconds: int = HANG_BOUND_S):
-    """Fail (instead of hanging the suite) if the block runs longer than ``seconds`` of wall time."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"call ran longer than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # (call, exception, argument name) -- the rows of issue 15's table, one or more example each.
@@ -105,14 +90,14 @@ BAD_CALLS = {
 @pytest.mark.parametrize("name", list(BAD_CALLS))
 def test_bad_call_raises_naming_the_argument(name):
     call, exc, arg = BAD_CALLS[name]
-    with no_hang(), pytest.raises(exc, match=arg):
+    with hang_guard(HANG_BOUND_S), pytest.raises(exc, match=arg):
         call()
 
 
 def test_huge_valid_geometry_is_checked_in_bounded_time():
     # The issue's hang: a 10**7 window with SAME padding is valid (every window covers the whole input); its
     # validation is closed form now. (Computing it still costs one view per window offset: issue 12.)
-    with no_hang():
+    with hang_guard(HANG_BOUND_S):
         assert jaxpool.pool_output_shape((1, 6, 1), 10**7, padding="SAME") == (1, 6, 1)
         assert jaxpool.pool_output_shape((1, 6, 1), 2**31 - 1, 2**31 - 1, padding="SAME") == (1, 1, 1)
         # eff = 2 * 2**29 + 1, out = floor((2**40 - 2**30 - 1) / 2**30) + 1 = 1022 + 1

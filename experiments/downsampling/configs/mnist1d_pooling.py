@@ -48,6 +48,9 @@ import ml_collections
 
 from experiments.common import config as _common
 
+#: The downsampling variants both digit studies sweep (order = table and plot order).
+VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+
 #: The paper's final test accuracies (%), one run per cell (notebook "9. benchmark_pooling").
 PAPER_TRAIN_SIZES = (1000, 2000, 5000, 10000, 20000, 50000)
 PAPER_TEST_ACC = {
@@ -115,15 +118,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.distributed = _common.distributed_config()
 
     config.sweep = ml_collections.ConfigDict()
-    config.sweep.downsample = (
-        "max_pool",
-        "avg_pool",
-        "lp_pool",
-        "blur_pool",
-        "strided_conv",
-        "subsample",
-        "none",
-    )
+    config.sweep.downsample = VARIANTS
     config.sweep.seed = (0, 1, 2)
     config.sweep.train_size = (1000, 5000)
 

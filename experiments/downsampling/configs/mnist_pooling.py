@@ -32,6 +32,7 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.common import config as _common
+from experiments.downsampling.configs.mnist1d_pooling import VARIANTS
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -81,15 +82,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.distributed = _common.distributed_config()
 
     config.sweep = ml_collections.ConfigDict()
-    config.sweep.downsample = (
-        "max_pool",
-        "avg_pool",
-        "lp_pool",
-        "blur_pool",
-        "strided_conv",
-        "subsample",
-        "none",
-    )
+    config.sweep.downsample = VARIANTS
     config.sweep.seed = (0, 1, 2)
     config.sweep.train_size = (4000,)
 

@@ -1,18 +1,17 @@
 """Flax NNX modules for every jaxpool op: ``MaxPool``, ``AvgPool``, ``BlurPool`` and friends.
 
-The NNX twins of :mod:`jaxpool.linen`, with the same names. Each module wraps the function of the
-same name (``MaxPool`` -> :func:`jaxpool.max_pool`); it is constructed with that function's
-arguments after ``inputs`` (same names, defaults, annotations and positional/keyword-only split; no
-``rngs``) and ``module(x)`` returns ``function(x, **arguments)``. The constructors are not written
-here: :class:`_NnxPool` derives each one with ``inspect.signature`` from the row of
-``jaxpool._modules.OPS`` named like the class (``inspect.signature``, ``help()`` and IDEs that run
-the code show it), so each class below is a class statement with its docstring. The modules hold no
-parameters or state (every attribute is static), so they work inside ``nnx.Sequential``,
-``nnx.jit``, ``nnx.vmap``, ``nnx.remat`` and scanned blocks.
+The NNX twins of :mod:`jaxpool.linen`, with the same names. Each module wraps the function of the same name
+(``MaxPool`` -> :func:`jaxpool.max_pool`); it is constructed with that function's arguments after ``inputs``
+(same names, defaults, annotations and positional/keyword-only split; no ``rngs``) and ``module(x)`` returns
+``function(x, **arguments)``. The constructors are not written here: :class:`_NnxPool` derives each one with
+``inspect.signature`` from the row of ``jaxpool._modules.OPS`` named like the class (``help()`` shows it), so
+each class below is a class statement with its docstring. The modules hold no parameters or state (every
+attribute is static), so they work inside ``nnx.Sequential``, ``nnx.jit``, ``nnx.vmap``, ``nnx.remat`` and
+scanned blocks.
 
-Every argument check that does not depend on the input runs in the constructor (``MaxPool(0)``
-raises ValueError); checks that need the input (rank, sizes) run at call time. Lists are stored as
-tuples. PyTorch spellings (``kernel_size=``, ``stride=``) raise a TypeError naming jaxpool's argument.
+Every argument check that does not depend on the input runs in the constructor (``MaxPool(0)`` raises
+ValueError); checks that need the input (rank, sizes) run at call time. Lists are stored as tuples. PyTorch
+spellings (``kernel_size=``, ``stride=``) raise a TypeError naming jaxpool's argument.
 
 Example::
 
@@ -35,6 +34,7 @@ from jaxpool import _args, _fields, _modules
 
 Array = jax.Array
 _KW = inspect.Parameter.KEYWORD_ONLY
+_SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 class _NnxPool(nnx.Module):
@@ -60,10 +60,7 @@ class _NnxPool(nnx.Module):
             ]
             cls.__call__ = _NnxPool._random_call  # type: ignore[method-assign]
             cls.set_view = _NnxPool._set_view  # type: ignore[attr-defined]
-        signature = inspect.Signature(params)
-        init_signature = signature.replace(
-            parameters=[inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params]
-        )
+        signature, init_signature = inspect.Signature(params), inspect.Signature([_SELF, *params])
 
         def __init__(self: _NnxPool, *args: Any, **kwargs: Any) -> None:
             self._setup(init_signature.bind(self, *args, **kwargs))
@@ -90,14 +87,9 @@ class _NnxPool(nnx.Module):
         for name, value in kwargs.items():
             setattr(self, name, value)
         if self._op.random is not None:
-            self.deterministic = arguments["deterministic"]
-            self.rng_collection = arguments["rng_collection"]
-            if isinstance(rngs, nnx.Rngs):
-                self.rngs = rngs[self.rng_collection].fork()
-            elif isinstance(rngs, nnx.RngStream):
-                self.rngs = rngs.fork()
-            else:
-                self.rngs = nnx.data(None)
+            self.deterministic, self.rng_collection = arguments["deterministic"], arguments["rng_collection"]
+            stream = rngs[self.rng_collection] if isinstance(rngs, nnx.Rngs) else rngs
+            self.rngs = nnx.data(None) if stream is None else stream.fork()  # the module's own fork of the stream
 
     def _kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._names}
@@ -316,9 +308,7 @@ class FractionalMaxPool(_NnxPool):
         may instead be given at call time. One key per call, ``jax.random.uniform`` samples per plane and dim.
 
     Evaluation (``deterministic=True``) uses no RNG: every plane and dim gets the sample ``0.5`` (PyTorch's
-    module has no evaluation mode). A fixed sample makes evaluation reproducible and each example's output
-    independent of its batch (a fixed key would not: its samples depend on the batch shape); 0.5, the middle of
-    the sample range, spreads the windows evenly.
+    module has no evaluation mode; why 0.5 and not a fixed key: :class:`jaxpool.linen.FractionalMaxPool`).
 
     Values, ties, gradients, shapes, dtypes and errors: :func:`jaxpool.fractional_max_pool`.
 

@@ -95,7 +95,6 @@ class _LinenPool(nn.Module):
         return self._op.fn(inputs, **self._kwargs(), **{random.key: self.make_rng(self.rng_collection)})
 
 
-
 class MaxPool(_LinenPool):
     """Max pooling layer: ``MaxPool(**fields)(x) == jaxpool.max_pool(x, **fields)``.
 

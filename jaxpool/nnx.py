@@ -63,7 +63,11 @@ class _NnxPool(nnx.Module):
         signature, init_signature = inspect.Signature(params), inspect.Signature([_SELF, *params])
 
         def __init__(self: _NnxPool, *args: Any, **kwargs: Any) -> None:
-            self._setup(init_signature.bind(self, *args, **kwargs))
+            try:
+                bound = init_signature.bind(self, *args, **kwargs)
+            except TypeError as err:  # name the class, as Python's own message would
+                raise TypeError(f"{cls.__name__}(): {err}") from None
+            self._setup(bound)
 
         __init__.__signature__ = init_signature  # type: ignore[attr-defined]
         __init__.__qualname__ = f"{cls.__qualname__}.__init__"

@@ -117,6 +117,8 @@ def test_nnx_constructor_is_the_function_signature(name):
     assert init[0].name == "self"
     assert [(p.name, p.kind, p.default) for p in init[1:]] == want
     assert [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()] == want
+    with pytest.raises(TypeError, match=rf"{class_name(name)}\(\): got an unexpected keyword argument 'bogus'"):
+        cls(*[1] * sum(p.default is p.empty for p in _function_params(name)), bogus=1)
 
 
 @pytest.mark.parametrize("name", WITH_INPUTS)

@@ -187,8 +187,12 @@ def test_summary_statistics_are_mean_and_sample_std() -> None:
     assert row["test_acc_mean"] == 72.0 and row["test_acc_std"] == 2.0
     assert row["shift_consistency_mean"] == 91.0 and row["shift_consistency_std"] == 1.0
     assert row["paper_test_acc"] == 78.2 and row["diff_vs_paper"] == pytest.approx(-6.2)
+    # 95 % t-interval: 72 -+ t_{0.975, 2} * 2 / sqrt(3) = 72 -+ 4.302653 * 1.154701 = 72 -+ 4.968275.
+    assert row["test_acc_ci_low"] == pytest.approx(67.031725) and row["test_acc_ci_high"] == pytest.approx(76.968275)
+    assert row["test_acc_per_seed"] == "s0=70.00 s1=72.00 s2=74.00"
+    assert row["receptive_field"] is None and np.isnan(row["shift_consistency_crop_mean"])  # an older result.json
     assert (
         report.accuracy_table([row]).splitlines()[-1]
-        == "| max_pool | 3310 | 10.0 | 72.0 ± 2.0 [78.2] |"
+        == "| max_pool | 3310 | 10.0 | - | 72.0 [67.0, 77.0] {78.2} |"
     )
     assert np.isnan(report.reference_value(ref, "none", 1000))

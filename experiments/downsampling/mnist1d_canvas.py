@@ -18,10 +18,12 @@ process draw for draw with the generator's own random stream (``numpy.random.Ran
 in make_dataset's order, then its final permutation), so the 40 centre samples of every canvas equal the
 corresponding ``make_dataset`` signal (to float32 rounding; tests/experiments/downsampling/
 test_mnist1d_canvas.py checks it against make_dataset). The scene is then continued on both sides by
-``M = ceil(S * 71 / 39) + 1`` samples of what the generator puts around a digit: padding, i.e. correlated
-noise (filtered from a longer draw whose middle 72 values are the generator's own draw; the generator's
-filtered values are kept inside, so the centre stays exact), i.i.d. noise, and the same linear shear trend,
-and resampled at the same spacing for output samples ``-S .. 39 + S``. Every window is therefore a piece of
+``M = max(ceil(S * 71 / 39) + 1, 8)`` samples of what the generator puts around a digit: padding, i.e.
+correlated noise (one filter over a longer raw draw whose middle 72 values are the generator's own draw and
+whose next 8 values on each side are their mirror image -- what the generator's ``mode="reflect"`` filter
+assumes past the ends -- so the filtered noise inside is the generator's exactly and runs on without a seam),
+i.i.d. noise, and the same linear shear trend, and resampled at the same spacing for output samples
+``-S .. 39 + S``. Every window is therefore a piece of
 one MNIST-1D scene as the generator draws it, digit included; what a shift does change is where the digit
 sits in the window (as any shift does), and a shift of up to S samples can move the end of a digit that
 touches a border out of the window (the generator places digits from output sample 0 up to about 36).
@@ -37,6 +39,12 @@ import numpy as np
 
 from experiments.common.data import cache_dir, load_cached, save_cached
 
+#: Half-width of the generator's noise filter (``gaussian_filter(noise, 2)``: int(4.0 * 2 + 0.5) = 8 samples).
+#: The generator filters each scene alone with ``mode="reflect"``, i.e. as if the raw noise went on mirrored
+#: past each end; the canvas puts exactly that mirror in the first 8 raw samples past each end and fresh
+#: draws beyond, then filters the whole canvas at once, so the filtered noise inside the scene is the
+#: generator's own, and it runs on smoothly across the scene's border.
+_RADIUS = 8
 #: Stream tag of the margin noise: ``default_rng((generator_seed, _MARGIN_STREAM, example_index))``.
 _MARGIN_STREAM = 1
 
@@ -69,10 +77,9 @@ def _draws(num_samples: int, seed: int, args: object) -> dict[str, np.ndarray]:
 def canvas_signals(num_samples: int, seed: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
     """Every example of ``make_dataset(num_samples, seed)`` on a canvas of ``40 + 2 margin`` samples.
 
-    The scene of each example (see the module docstring) is continued by ``extra = ceil(margin * 71 / 39) + 1``
-    samples of padding on each side -- correlated noise filtered from a longer draw whose middle is the
-    generator's own draw (the generator's filtered values are kept in the middle), i.i.d. noise, the shear
-    trend continued -- and resampled at output samples ``-margin .. 39 + margin``.
+    The scene of each example (see the module docstring) is continued by ``max(ceil(margin * 71 / 39) + 1, 8)``
+    samples of padding on each side -- correlated noise (see ``_RADIUS``), i.i.d. noise, the shear trend
+    continued -- and resampled at output samples ``-margin .. 39 + margin``.
 
     Args:
       num_samples: the generator's ``num_samples`` (a positive multiple of 10).
@@ -111,15 +118,16 @@ def canvas_signals(num_samples: int, seed: int, margin: int) -> tuple[np.ndarray
     scene = np.take_along_axis(scene, (np.arange(length)[None, :] - d["roll"][:, None]) % length, axis=1)
     # The scene continued by ``extra`` padding samples each side.
     step = (length - 1) / (final - 1)  # scene samples per output sample (71 / 39)
-    extra = math.ceil(margin * step) + 1
+    extra = max(math.ceil(margin * step) + 1, _RADIUS)
     inner = slice(extra, extra + length)
     margin_rng = np.random.default_rng((seed, _MARGIN_STREAM))
     digit = np.zeros((num_samples, length + 2 * extra))
     digit[:, inner] = scene
     noise = args.corr_noise_scale * margin_rng.standard_normal(digit.shape)
-    noise[:, inner] = d["corr"]  # the generator's own draw in the middle ...
-    filtered = gaussian_filter1d(noise, 2, axis=1)
-    filtered[:, inner] = gaussian_filter1d(d["corr"], 2, axis=1)  # ... and its filtered values (reflect border)
+    noise[:, inner] = d["corr"]  # the generator's own draw in the middle, mirrored next to it (see _RADIUS)
+    noise[:, extra - _RADIUS : extra] = d["corr"][:, _RADIUS - 1 :: -1]
+    noise[:, extra + length : extra + length + _RADIUS] = d["corr"][:, : length - _RADIUS - 1 : -1]
+    filtered = gaussian_filter1d(noise, 2, axis=1)  # one filter over the whole canvas: no seam
     white = args.iid_noise_scale * margin_rng.standard_normal(digit.shape)
     white[:, inner] = d["iid"]
     position = np.arange(-extra, length + extra, dtype=np.float64)  # scene sample index

@@ -242,47 +242,6 @@ def seed_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def contrast_rows(runs: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """Paired tests of ``key`` (a ``TESTED`` metric) for every train size: the study's contrasts (one Holm
-    family per train size) and the noise floor (``stats.NOISE_FLOOR``, outside the family).
-
-    Returns:
-      ``stats.compare`` rows with ``train_size``, ``metric`` and ``noise_floor`` (True for the noise-floor
-      line) added; empty when no run has the figure.
-    """
-    values, out = per_seed(runs, key), []
-    variants = variant_order(runs)
-    for size in sorted({size for _, size in values}):
-        cell = {v: values[(v, size)] for v in variants if (v, size) in values}
-        pairs = _stats_module.contrasts(list(cell))
-        floor = [_stats_module.NOISE_FLOOR] if all(v in cell for v in _stats_module.NOISE_FLOOR) else []
-        for rows, is_floor in ((_stats_module.compare(cell, pairs), False), (_stats_module.compare(cell, floor), True)):
-            out += [{**r, "train_size": size, "metric": key, "noise_floor": is_floor} for r in rows]
-    return out
-
-
-def contrast_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of ``contrast_rows``: difference (a - b) with its 95 % CI, d_z, p, Holm-adjusted p and
-    whether it holds at p < 0.05 after Holm; a difference that does not hold reads "no measurable difference"."""
-    lines = [
-        "| n | contrast (a - b) | seeds | mean diff [95 % CI] | d_z | p | p (Holm) | holds (Holm) | reading |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        diff = "-" if math.isnan(r["ci_low"]) else f"{r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
-        if r["noise_floor"]:
-            holds, reading = "(noise floor)", "the same model twice: the spread of seeds alone"
-        elif r["holds"]:
-            holds, reading = "yes", f"{r['a']} {'above' if r['mean_diff'] > 0 else 'below'} {r['b']}"
-        else:
-            holds, reading = "no", "no measurable difference"
-        lines.append(
-            f"| {r['train_size']} | {r['a']} - {r['b']} | {r['n']} | {diff} | {_num(r['d_z'], '{:+.2f}')} | "
-            f"{_num(r['p'], '{:.3g}')} | {_num(r['p_holm'], '{:.3g}')} | {holds} | {reading} |"
-        )
-    return "\n".join(lines)
-
-
 def checks(rows: list[dict[str, Any]]) -> list[str]:
     """Plain-language checks against the reference: the largest |ours - paper| per train size."""
     out = []
@@ -292,16 +251,6 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
         if diffs:
             out.append(f"n={size}: largest |ours - paper| = {max(diffs):.1f} points over {len(diffs)} cells")
     return out
-
-
-STATS_NOTE = (
-    "Paired t-tests (scipy.stats.ttest_rel, two-sided) on the per-seed values, matched by seed: a seed fixes "
-    "the data draw and the batch order for every variant. Effect sizes: the mean difference with its 95 % "
-    "t-interval and Cohen's d_z (mean / sd of the differences). Holm's step-down correction runs over all "
-    "contrasts of one train size and one metric (each metric a separate family); 'holds (Holm)' = adjusted "
-    "p < 0.05. strided_conv - subsample is the same model twice and is shown as the measured noise floor, "
-    "outside the family and never counted as a finding."
-)
 
 
 def write_report(workdir: str | Path) -> str:
@@ -349,13 +298,13 @@ def write_report(workdir: str | Path) -> str:
         "",
         "## Paired tests",
         "",
-        STATS_NOTE,
+        _stats_module.STATS_NOTE,
         "",
     ]
     for key, title in TESTED.items():
-        tests = contrast_rows(runs, key)
+        tests = _stats_module.contrast_rows(per_seed(runs, key), variant_order(runs), key)
         if tests:
-            md += [f"### {title[0].upper()}{title[1:]}", "", contrast_table(tests), ""]
+            md += [f"### {title[0].upper()}{title[1:]}", "", _stats_module.contrast_table(tests), ""]
     md += ["## Checks", ""] + [f"- {c}" for c in checks(rows)] + [""]
     if failed:
         md += ["## Failed runs", ""] + failed + [""]

@@ -1,5 +1,5 @@
-r"""Statistics of a sweep: t-intervals over seeds, paired t-tests matched by seed, Holm's correction, and the
-list of contrasts the study's text discusses.
+r"""Statistics of a sweep: t-intervals over seeds, paired t-tests matched by seed, Holm's correction, the
+list of contrasts the study's text discusses, and their table in summary.md.
 
 Every variant of a sweep trains on the same seeds, and a seed fixes the data draw and the batch order for every
 variant (``input_pipeline.train_draw`` and ``steps.batch_indices`` take the seed, never the variant), so two
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -155,3 +156,67 @@ def compare(
         row["p_holm"] = adjusted
         row["holds"] = bool(adjusted < alpha)
     return rows
+
+
+def _fmt(value: float, fmt: str) -> str:
+    return "-" if value is None or math.isnan(value) else fmt.format(value)
+
+
+def contrast_rows(
+    values: Mapping[tuple[str, int], Mapping[int, float]], variants: Sequence[str], metric: str
+) -> list[dict[str, Any]]:
+    """Paired tests of one metric for every train size: the study's contrasts (``contrasts``; one Holm family
+    per train size) and the noise floor (``NOISE_FLOOR``, outside the family).
+
+    Args:
+      values: ``{(variant, train_size): {seed: value}}`` of the metric (``report.per_seed``).
+      variants: the sweep's variants in table order.
+      metric: the metric's name, copied into the rows.
+
+    Returns:
+      ``compare`` rows with ``train_size``, ``metric`` and ``noise_floor`` (True for the noise-floor line)
+      added; empty when ``values`` is.
+    """
+    out = []
+    for size in sorted({size for _, size in values}):
+        cell = {v: values[(v, size)] for v in variants if (v, size) in values}
+        floor = [NOISE_FLOOR] if all(v in cell for v in NOISE_FLOOR) else []
+        for rows, is_floor in ((compare(cell, contrasts(list(cell))), False), (compare(cell, floor), True)):
+            out += [{**r, "train_size": size, "metric": metric, "noise_floor": is_floor} for r in rows]
+    return out
+
+
+def contrast_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of ``contrast_rows`` for summary.md: difference (a - b) with its 95 % CI, d_z, p,
+    Holm-adjusted p and whether it holds at p < 0.05 after Holm; a difference that does not hold reads "no
+    measurable difference"."""
+    lines = [
+        "| n | contrast (a - b) | seeds | mean diff [95 % CI] | d_z | p | p (Holm) | holds (Holm) | reading |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        diff = "-" if math.isnan(r["ci_low"]) else f"{r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
+        if r["noise_floor"]:
+            holds, reading = "(noise floor)", "the same model twice: the spread of seeds alone"
+        elif math.isnan(r["p_holm"]):
+            holds, reading = "-", "not testable (fewer than 2 paired seeds)"
+        elif r["holds"]:
+            holds, reading = "yes", f"{r['a']} {'above' if r['mean_diff'] > 0 else 'below'} {r['b']}"
+        else:
+            holds, reading = "no", "no measurable difference"
+        lines.append(
+            f"| {r['train_size']} | {r['a']} - {r['b']} | {r['n']} | {diff} | {_fmt(r['d_z'], '{:+.2f}')} | "
+            f"{_fmt(r['p'], '{:.3g}')} | {_fmt(r['p_holm'], '{:.3g}')} | {holds} | {reading} |"
+        )
+    return "\n".join(lines)
+
+
+#: The paragraph summary.md puts above the tables of paired tests.
+STATS_NOTE = (
+    "Paired t-tests (scipy.stats.ttest_rel, two-sided) on the per-seed values, matched by seed: a seed fixes "
+    "the data draw and the batch order for every variant. Effect sizes: the mean difference with its 95 % "
+    "t-interval and Cohen's d_z (mean / sd of the differences). Holm's step-down correction runs over all "
+    "contrasts of one train size and one metric (each metric a separate family); 'holds (Holm)' = adjusted "
+    "p < 0.05. strided_conv - subsample is the same model twice and is shown as the measured noise floor, "
+    "outside the family and never counted as a finding."
+)

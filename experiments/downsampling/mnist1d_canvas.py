@@ -66,7 +66,7 @@ def _draws(num_samples: int, seed: int, args: object) -> dict[str, np.ndarray]:
     for i in range(n):
         out["pad"][i] = low + int(rng.rand() * (high - low + 1))
         out["scale"][i] = 1 + args.scale_coeff * (rng.rand() - 0.5)
-        out["roll"][i] = rng.choice(args.max_translation)
+        out["roll"][i] = rng.randint(0, args.max_translation)  # what rng.choice(max_translation) draws
         out["corr"][i] = args.corr_noise_scale * rng.randn(length)
         out["iid"][i] = args.iid_noise_scale * rng.randn(length)
         out["shear"][i] = args.shear_scale * (rng.rand() - 0.5)

@@ -143,3 +143,22 @@ def test_summary_md_renders_intervals_tests_and_old_runs(tmp_path: Path, monkeyp
     assert "| subsample | 1000 | 3 | 80.0 [70.1, 89.9] | 80.0 [80.0, 80.0] | - |" in printed
     csv_text = (tmp_path / "summary.csv").read_text()
     assert "test_acc_ci_low" in csv_text and "shift_consistency_crop_mean" in csv_text
+
+
+def test_contrast_rows_one_holm_family_per_train_size() -> None:
+    # n=1000: max_pool - none = 1, 2, 3 (p = 0.074180) is the only contrast -> Holm leaves it as is.
+    # n=5000: one seed each -> not testable.
+    values = {
+        ("max_pool", 1000): {0: 81.0, 1: 77.0, 2: 85.0},
+        ("none", 1000): {0: 80.0, 1: 75.0, 2: 82.0},
+        ("max_pool", 5000): {0: 90.0},
+        ("none", 5000): {0: 89.0},
+    }
+    rows = stats.contrast_rows(values, ["max_pool", "none"], "test_acc")
+    assert [(r["train_size"], r["a"], r["b"], r["noise_floor"]) for r in rows] == [
+        (1000, "max_pool", "none", False),
+        (5000, "max_pool", "none", False),
+    ]
+    assert rows[0]["p_holm"] == pytest.approx(0.074180, abs=1e-6) and math.isnan(rows[1]["p_holm"])
+    table = stats.contrast_table(rows)
+    assert "| 5000 | max_pool - none | 1 | - | - | - | - | - | not testable (fewer than 2 paired seeds) |" in table

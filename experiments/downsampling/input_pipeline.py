@@ -17,6 +17,7 @@ a model saw, and a seed's draws are nested across train sizes) or is their first
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -200,5 +201,15 @@ def load_dataset(data: Any, *, seed: int = 0) -> Dataset:
 
 
 def load_data(config: ml_collections.ConfigDict) -> Dataset:
-    """The study's ``Study.load_data``: ``load_dataset(config.data, seed=config.seed)``."""
-    return load_dataset(config.data, seed=config.seed)
+    """The study's ``Study.load_data``: ``load_dataset(config.data, seed=config.seed)``, and for MNIST-1D the
+    test set's canvases for the shift test without wrap-around (``mnist1d_canvas.test_canvas``, margin
+    ``config.shift.max_shift``; its centre is ``x_test`` exactly)."""
+    data = load_dataset(config.data, seed=config.seed)
+    if config.data.name != "mnist1d":
+        return data
+    from experiments.downsampling import mnist1d_canvas
+
+    d, margin = config.data, int(config.shift.max_shift)
+    total = d.pool_size if d.get("recipe", "pool") == "pool" else d.train_size + d.test_size
+    canvas = mnist1d_canvas.test_canvas(total, d.generator_seed, d.test_size, margin, d.cache_dir)
+    return dataclasses.replace(data, test_canvas=canvas, canvas_margin=margin)

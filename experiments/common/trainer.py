@@ -52,7 +52,7 @@ from experiments.common import distributed as _distributed
 from experiments.common import io as _io
 from experiments.common import runfolder
 from experiments.common.data import Dataset
-from experiments.common.metrics import count_params, flops_per_example, shift_consistency
+from experiments.common.metrics import count_params, flops_per_example, receptive_field, shift_consistency
 from experiments.common.steps import Compiled, batch_indices, compiled_functions
 from experiments.common.study import Study
 
@@ -123,7 +123,9 @@ def train_and_evaluate(
 
     Returns:
       The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
-      ``flops_per_example`` (forward pass, XLA cost analysis), ``shift_consistency`` and
+      ``flops_per_example`` (forward pass, XLA cost analysis), ``receptive_field`` (of the features the head
+      reads, ``metrics.receptive_field``: an int for 1-D inputs, a list for 2-D; only for studies whose steps
+      give ``features``), ``shift_consistency`` and
       ``shifted_test_acc`` (percent), ``num_devices`` (the data-parallel devices of all processes),
       and ``timing`` (wall-clock figures, the only fields that vary between identical runs).
 
@@ -274,6 +276,7 @@ def _train(
         "flops_per_example": fns.flops(
             lambda: flops_per_example(fns.apply, params, data.input_shape)
         ),
+        **_receptive_field(fns, params, data.input_shape),
         **shift,
         "timing": {
             "train_examples_per_s": sum(steady[1]) / sum(steady[0]) if steady[0] else float("nan"),
@@ -284,3 +287,11 @@ def _train(
     if writer:
         _io.atomic_write_json(workdir / "result.json", result)
     return result
+
+
+def _receptive_field(fns: Compiled, params: Any, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """``{"receptive_field": int (1-D) or list (N-d)}``, or ``{}`` when the study gives no ``features``."""
+    if fns.features is None:
+        return {}
+    rf = receptive_field(fns.features, params, tuple(input_shape))
+    return {"receptive_field": rf[0] if len(rf) == 1 else list(rf)}

@@ -47,9 +47,11 @@ class Conv(nn.Module):
       strides: stride, the same for every spatial dim.
       padding: zeros added on both sides of every spatial dim.
       dtype: compute dtype (the input and the float32 parameters are cast to it); default float32.
+      dilation: spacing of the kernel taps (``torch``'s ``dilation``), the same for every spatial dim;
+        default 1.
 
     Input ``(B, *spatial, C_in)`` float; output ``(B, *out_spatial, features)`` with ``out = (size
-    + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
+    + 2 * padding - dilation * (kernel_size - 1) - 1) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
     N, C_in, features)`` and ``bias`` ``(features,)``.
     """
 
@@ -58,22 +60,23 @@ class Conv(nn.Module):
     strides: int = 1
     padding: int = 1
     dtype: Any = jnp.float32
+    dilation: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = x.astype(self.dtype)
         n = x.ndim - 2
-        k, s, p = self.kernel_size, self.strides, self.padding
+        k, s, p, d = self.kernel_size, self.strides, self.padding, self.dilation
         fan_in = k**n * x.shape[-1]
         kernel = self.param("kernel", torch_weight_init, (*[k] * n, x.shape[-1], self.features))
         bias = self.param("bias", torch_bias_init(fan_in), (self.features,))
         xp = jnp.pad(x, [(0, 0)] + [(p, p)] * n + [(0, 0)])
-        out = [(size + 2 * p - k) // s + 1 for size in x.shape[1:-1]]
+        out = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size in x.shape[1:-1]]
         patches = [
             xp[
                 (
                     slice(None),
-                    *(slice(o, o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
+                    *(slice(d * o, d * o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
                     slice(None),
                 )
             ]

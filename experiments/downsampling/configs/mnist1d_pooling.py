@@ -39,7 +39,27 @@ Where we differ from the paper's notebook (all deliberate, none changes the reci
 - Layout: channels last, so the flattened features are ordered (position, channel); with i.i.d. init
   this is the same model. Evaluation every 250 steps (the notebook: 100); the reported figure is the
   final step's, as in the notebook.
-- ``blur_pool`` and ``subsample`` are our additions (no paper figure).
+- ``blur_pool`` and ``subsample`` are our additions (no paper figure), and so are the variants below.
+
+What each variant isolates (``model.downsample``; both CNN families, experiments/downsampling/models.py):
+- ``max_pool`` / ``avg_pool`` / ``lp_pool``: fixed 2/2 pooling by max, mean, L2 norm (the paper's three).
+- ``blur_pool``: max 2/1 then a binomial blur at stride 2: max pooling plus anti-aliasing.
+- ``convpool``: an extra conv(k3, stride 1) + ReLU before each max pool: max pooling with
+  ``learned_conv``'s parameters and depth (All-CNN's ConvPool), its parameter-matched control.
+- ``learned_conv``: an extra conv(k3, stride 2, padding 1) + ReLU of its own in place of each pool:
+  downsampling that is learned (All-CNN-C), against fixed pooling.
+- ``blur_only``: the blur at stride 2 without the max: anti-aliasing alone, against ``blur_pool``.
+- ``strided_conv``: stride 2 on the existing conv; with k3 and padding 1 the same model as ``subsample``
+  (relu(conv_s2(x)) = subsample(relu(conv(x)))), so these two measure the noise floor.
+- ``subsample``: keep every second position: downsampling with no pooling, no filter, no weights.
+- ``none``: no downsampling (its head grows to the full map): what downsampling buys at all.
+- ``none_dilated``: no downsampling, convs dilated (1, 3) so a feature feeding the head sees 9 input
+  samples against max pooling's 10 (an odd-kernel stack cannot reach the even 10 without holes; none: 5):
+  is pooling only about receptive field?
+- ``none_same_head``: no downsampling, then every 4th position of the full map goes to the head, so the head
+  has max pooling's 200 inputs and 2010 parameters: is pooling only about head size? The readout neither
+  takes a max nor averages nor filters (that would bring back what the pooling variants test), and its stride
+  (4) is below the features' receptive field (5), so every input sample still reaches the head.
 """
 
 from __future__ import annotations
@@ -48,8 +68,22 @@ import ml_collections
 
 from experiments.common import config as _common
 
-#: The downsampling variants both digit studies sweep (order = table and plot order).
-VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+#: The downsampling variants both digit studies sweep (order = table and plot order: pooling first, then
+#: learned downsampling and the controls; the module docstring says what each one isolates).
+VARIANTS = (
+    "max_pool",
+    "avg_pool",
+    "lp_pool",
+    "blur_pool",
+    "convpool",
+    "learned_conv",
+    "blur_only",
+    "strided_conv",
+    "subsample",
+    "none",
+    "none_dilated",
+    "none_same_head",
+)
 
 #: The paper's final test accuracies (%), one run per cell (notebook "9. benchmark_pooling").
 PAPER_TRAIN_SIZES = (1000, 2000, 5000, 10000, 20000, 50000)

@@ -12,9 +12,10 @@ One run:
   python -m experiments.downsampling.main --config experiments/downsampling/configs/mnist1d_pooling.py \
       --workdir runs/one --config.model.downsample=avg_pool --config.seed=1
 
-The default sweep (7 variants x 3 seeds x train sizes 1000 and 5000 = 42 runs; CPU only; on a 2-core
-machine with two workers 3 min 26 s with the data cached, 5 min 14 s for ``bash scripts/ablate.sh``
-on a fresh clone including the install and generating the data):
+The default sweep (12 variants x 3 seeds x train sizes 1000 and 5000 = 72 runs; CPU only; with the first 7
+variants (42 runs) on a 2-core machine with two workers 3 min 26 s with the data cached, 5 min 14 s for
+``bash scripts/ablate.sh`` on a fresh clone including the install and generating the data; the 5 newer
+variants cost 1-3.4x max pooling's FLOPs, see ``VARIANTS``' list below):
 
   python -m experiments.downsampling.main --sweep --config experiments/downsampling/configs/mnist1d_pooling.py \
       --workdir runs/mnist1d --workers 2
@@ -54,12 +55,19 @@ What each variant isolates (``model.downsample``; both CNN families, experiments
 - ``subsample``: keep every second position: downsampling with no pooling, no filter, no weights.
 - ``none``: no downsampling (its head grows to the full map): what downsampling buys at all.
 - ``none_dilated``: no downsampling, convs dilated (1, 3) so a feature feeding the head sees 9 input
-  samples against max pooling's 10 (an odd-kernel stack cannot reach the even 10 without holes; none: 5):
-  is pooling only about receptive field?
+  samples against max pooling's 10 (an odd-kernel stack cannot reach the even 10 without holes; none: 5;
+  2-D net: dilations (1, 2, 2, 2), 15x15 against 16x16): is pooling only about receptive field?
 - ``none_same_head``: no downsampling, then every 4th position of the full map goes to the head, so the head
   has max pooling's 200 inputs and 2010 parameters: is pooling only about head size? The readout neither
   takes a max nor averages nor filters (that would bring back what the pooling variants test), and its stride
-  (4) is below the features' receptive field (5), so every input sample still reaches the head.
+  (4) is below the features' receptive field (5), so every input sample still reaches the head. (The 2-D
+  net's global-average head is the same size for every variant; there it only drops positions.)
+
+Per variant (MNIST-1D net; parameters, forward FLOPs per example from XLA, receptive field of a feature the
+head reads, ``result.json``'s ``receptive_field``): max/avg/lp 3310, 61.8k-73.0k, 10; blur_pool 3310, 67.4k,
+19; convpool 5750, 210.6k, 16; learned_conv 5750, 133.2k, 13; blur_only 3310, 66.2k, 16; strided_conv 3310,
+31.6k, 7; subsample 3310, 60.8k, 7; none 9310, 121.6k, 5; none_dilated 9310, 121.6k, 9; none_same_head
+3310, 109.6k, 5.
 """
 
 from __future__ import annotations

@@ -50,9 +50,10 @@ from tensorboardX import SummaryWriter
 from experiments.common import checkpoints as _checkpoints
 from experiments.common import distributed as _distributed
 from experiments.common import io as _io
+from experiments.common import metrics as _metrics
 from experiments.common import runfolder
 from experiments.common.data import Dataset
-from experiments.common.metrics import count_params, flops_per_example, receptive_field, shift_consistency
+from experiments.common.metrics import count_params, flops_per_example, shift_consistency
 from experiments.common.steps import Compiled, batch_indices, compiled_functions
 from experiments.common.study import Study
 
@@ -123,11 +124,11 @@ def train_and_evaluate(
 
     Returns:
       The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
-      ``flops_per_example`` (forward pass, XLA cost analysis), ``receptive_field`` (of the features the head
-      reads, ``metrics.receptive_field``: an int for 1-D inputs, a list for 2-D; only for studies whose steps
-      give ``features``), ``shift_consistency`` and
+      ``flops_per_example`` (forward pass, XLA cost analysis), ``shift_consistency`` and
       ``shifted_test_acc`` (percent), ``num_devices`` (the data-parallel devices of all processes),
       and ``timing`` (wall-clock figures, the only fields that vary between identical runs).
+      Studies whose steps give ``features`` add ``receptive_field`` (of the features the head reads,
+      ``metrics.receptive_field``: an int for 1-D inputs, a list for 2-D).
 
     Raises:
       ValueError: for an invalid config (before compute; a batch size that does not divide over the
@@ -293,5 +294,5 @@ def _receptive_field(fns: Compiled, params: Any, input_shape: tuple[int, ...]) -
     """``{"receptive_field": int (1-D) or list (N-d)}``, or ``{}`` when the study gives no ``features``."""
     if fns.features is None:
         return {}
-    rf = receptive_field(fns.features, params, tuple(input_shape))
+    rf = _metrics.receptive_field(fns.features, params, tuple(input_shape))
     return {"receptive_field": rf[0] if len(rf) == 1 else list(rf)}

@@ -2,8 +2,7 @@ r"""The full MNIST-1D pooling grid of Greydanus & Kobak (2024): every train size
 
 Same model, data pool and training recipe as ``mnist1d_pooling.py`` (read its docstring for where
 we differ from the paper's notebook); only the sweep is larger: train sizes 1000, 2000, 5000,
-10000, 20000, 50000 x 12 variants x 3 seeds = 216 runs, each 6000 steps of batch 100 (the wall time below
-was measured with the first 7 variants, 126 runs).
+10000, 20000, 50000 x 7 variants x 3 seeds = 126 runs, each 6000 steps of batch 100.
 
     python -m experiments.downsampling.main --sweep --config experiments/downsampling/configs/mnist1d_pooling_full.py \
         --workdir runs/mnist1d_full --workers 2

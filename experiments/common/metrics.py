@@ -1,4 +1,4 @@
-"""Measurements for the ablation: loss/accuracy, parameter count, FLOPs, and Zhang's shift
+"""Measurements for the ablation: loss/accuracy, parameter count, FLOPs, receptive field, and Zhang's shift
 consistency.
 
 Shift consistency follows Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML 2019):
@@ -97,6 +97,58 @@ def flops_per_example(
     if not analysis or "flops" not in analysis:
         return float("nan")
     return float(analysis["flops"]) / batch
+
+
+def receptive_field(
+    features_fn: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    example_shape: tuple[int, ...],
+    num_inputs: int = 64,
+    seed: int = 0,
+) -> tuple[int, ...]:
+    """Receptive field of the features feeding a model's head, measured: per spatial dim, the extent
+    (last minus first index, plus one) of the input samples on which the central feature depends.
+
+    The dependence is the support of the gradient of the central position's features (summed over
+    channels) with respect to the input, united over ``num_inputs`` random inputs. So that it is the
+    architecture's receptive field and not one input's, every parameter is replaced by ``0.1 + |p|`` and the
+    inputs are uniform in [1, 2]: every ReLU is then active and every path's gradient is positive (no
+    cancellation), and the random inputs let every position win a max-pooling window for some input (a
+    max passes gradient to one position of its window). Positions beyond the input's edge (zero padding)
+    are not counted, so the figure is at most the input size.
+
+    Args:
+      features_fn: ``features_fn(params, x) -> (B, *spatial', C)``, the map the head reads (before the
+        flatten or the global average), for ``x`` of shape ``(B, *example_shape)``.
+      params: the model's parameters (only the tree's shapes matter, see above).
+      example_shape: one input's shape ``(*spatial, channels)``.
+      num_inputs: random inputs united over (>= 1).
+      seed: seed of ``numpy.random.default_rng`` for the inputs.
+
+    Returns:
+      One int per spatial dim (0 where the central feature depends on no input).
+
+    Raises:
+      ValueError: if ``num_inputs < 1``.
+    """
+    if num_inputs < 1:
+        raise ValueError(f"num_inputs={num_inputs} must be >= 1")
+    positive = jax.tree_util.tree_map(lambda p: 0.1 + jnp.abs(jnp.asarray(p, jnp.float32)), params)
+    x = np.random.default_rng(seed).uniform(1.0, 2.0, (num_inputs, *example_shape)).astype(np.float32)
+
+    def central(inp: jax.Array) -> jax.Array:
+        feats = features_fn(positive, inp)
+        centre = tuple(size // 2 for size in feats.shape[1:-1])
+        return jnp.sum(feats[(slice(None), *centre, slice(None))])
+
+    grad = np.abs(np.asarray(jax.jit(jax.grad(central))(x)))  # (num_inputs, *spatial, channels)
+    nd = len(example_shape) - 1
+    out = []
+    for d in range(nd):
+        other = tuple(a for a in range(grad.ndim) if a != 1 + d)
+        hit = np.flatnonzero(grad.sum(axis=other) > 0)
+        out.append(int(hit[-1] - hit[0] + 1) if hit.size else 0)
+    return tuple(out)
 
 
 def circular_shift(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:

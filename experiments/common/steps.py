@@ -45,6 +45,7 @@ class Compiled:
       batch_rows / eval_rows: the rows of a global training / eval batch that this process supplies (all of
         them with one process; see ``_distributed.process_rows``).
       eval_batch_size: the fixed eval batch size.
+      features: the study's ``StepFunctions.features`` (or None).
     """
 
     apply: Callable[..., Any]
@@ -57,6 +58,7 @@ class Compiled:
     batch_rows: slice
     eval_rows: slice
     eval_batch_size: int
+    features: Callable[..., Any] | None = None
     _flops: float | None = None
 
     def flops(self, compute: Callable[[], float]) -> float:
@@ -152,12 +154,15 @@ class StepFunctions:
       apply: ``apply(params, x) -> logits``: the eval-mode forward pass, float32 ``(batch, num_classes)``.
       scan: True: a chunk of steps is one ``lax.scan`` in one compiled call; False: one jitted step per
         batch, driven from Python (the same steps; for models whose scanned step XLA compiles badly).
+      features: optional ``features(params, x) -> (batch, *spatial, C)``: the map the head reads, for
+        ``metrics.receptive_field`` (None: the result has no ``receptive_field``).
     """
 
     init: Callable[[int], Any]
     step: Callable[..., tuple[Any, jax.Array]]
     apply: Callable[[Any, jax.Array], jax.Array]
     scan: bool = True
+    features: Callable[[Any, jax.Array], jax.Array] | None = None
 
 
 def _loop_chunk(step: Callable[..., Any], sh: StepShardings) -> Callable[..., Any]:
@@ -231,6 +236,7 @@ def compiled_functions(
         batch_rows=process_rows(sh.chunk, (1, config.batch_size), 1),
         eval_rows=process_rows(sh.eval, (config.eval_batch_size,), 0),
         eval_batch_size=config.eval_batch_size,
+        features=fns.features,
     )
     _CACHE[key] = compiled
     return compiled

@@ -50,6 +50,7 @@ from tensorboardX import SummaryWriter
 from experiments.common import checkpoints as _checkpoints
 from experiments.common import distributed as _distributed
 from experiments.common import io as _io
+from experiments.common import metrics as _metrics
 from experiments.common import runfolder
 from experiments.common.data import Dataset
 from experiments.common.metrics import count_params, crop_shift_consistency, flops_per_example, shift_consistency
@@ -128,6 +129,8 @@ def train_and_evaluate(
       (percent, crops of ``data.test_canvas``; only when the study's dataset has a canvas),
       ``num_devices`` (the data-parallel devices of all processes),
       and ``timing`` (wall-clock figures, the only fields that vary between identical runs).
+      Studies whose steps give ``features`` add ``receptive_field`` (of the features the head reads,
+      ``metrics.receptive_field``: an int for 1-D inputs, a list for 2-D).
 
     Raises:
       ValueError: for an invalid config (before compute; a batch size that does not divide over the
@@ -280,6 +283,7 @@ def _train(
         "flops_per_example": fns.flops(
             lambda: flops_per_example(fns.apply, params, data.input_shape)
         ),
+        **_receptive_field(fns, params, data.input_shape),
         **shift,
         "timing": {
             "train_examples_per_s": sum(steady[1]) / sum(steady[0]) if steady[0] else float("nan"),
@@ -290,3 +294,11 @@ def _train(
     if writer:
         _io.atomic_write_json(workdir / "result.json", result)
     return result
+
+
+def _receptive_field(fns: Compiled, params: Any, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """``{"receptive_field": int (1-D) or list (N-d)}``, or ``{}`` when the study gives no ``features``."""
+    if fns.features is None:
+        return {}
+    rf = _metrics.receptive_field(fns.features, params, tuple(input_shape))
+    return {"receptive_field": rf[0] if len(rf) == 1 else list(rf)}

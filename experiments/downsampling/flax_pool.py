@@ -68,8 +68,8 @@ def flax_downsample_layers(
       blur_filter_size: taps of the ``blur_pool`` filter.
 
     Returns:
-      Callables mapping ``(B, *spatial, C)`` to the downsampled array (empty for ``strided_conv``
-      and ``none``).
+      Callables mapping ``(B, *spatial, C)`` to the downsampled array (empty for ``strided_conv``,
+      ``learned_conv`` and the ``none`` variants; ``convpool``'s max pooling follows the model's extra conv).
 
     Raises:
       ValueError: for an unknown variant.
@@ -84,8 +84,13 @@ def flax_downsample_layers(
             functools.partial(nn.max_pool, window_shape=two, strides=one),
             functools.partial(_blur, num_dims=num_dims, filter_size=blur_filter_size),
         ],
+        "blur_only": [functools.partial(_blur, num_dims=num_dims, filter_size=blur_filter_size)],
+        "convpool": [functools.partial(nn.max_pool, window_shape=two, strides=two)],
         "strided_conv": [],
+        "learned_conv": [],
         "none": [],
+        "none_dilated": [],
+        "none_same_head": [],
     }
     if variant not in layers:
         raise ValueError(f"model.downsample={variant!r} is not one of {list(layers)}")

@@ -1,5 +1,5 @@
-"""Layers of the downsampling study's CNNs: an exact im2col convolution and PyTorch's default
-initialisation.
+"""Layers of the downsampling study's CNNs: an exact im2col convolution, PyTorch's default initialisation,
+and the geometry of the no-downsampling controls (``matched_dilations``, ``readout``).
 
 Convolutions are written as im2col — the ``prod(kernel)`` shifted, strided slices of the zero-padded
 input concatenated on the feature axis, then one matmul — which is the same linear map as
@@ -47,9 +47,11 @@ class Conv(nn.Module):
       strides: stride, the same for every spatial dim.
       padding: zeros added on both sides of every spatial dim.
       dtype: compute dtype (the input and the float32 parameters are cast to it); default float32.
+      dilation: spacing of the kernel taps (``torch``'s ``dilation``), the same for every spatial dim;
+        default 1.
 
     Input ``(B, *spatial, C_in)`` float; output ``(B, *out_spatial, features)`` with ``out = (size
-    + 2 * padding - kernel_size) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
+    + 2 * padding - dilation * (kernel_size - 1) - 1) // strides + 1``. Params: ``kernel`` of shape ``(*[kernel_size] *
     N, C_in, features)`` and ``bias`` ``(features,)``.
     """
 
@@ -58,22 +60,23 @@ class Conv(nn.Module):
     strides: int = 1
     padding: int = 1
     dtype: Any = jnp.float32
+    dilation: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = x.astype(self.dtype)
         n = x.ndim - 2
-        k, s, p = self.kernel_size, self.strides, self.padding
+        k, s, p, d = self.kernel_size, self.strides, self.padding, self.dilation
         fan_in = k**n * x.shape[-1]
         kernel = self.param("kernel", torch_weight_init, (*[k] * n, x.shape[-1], self.features))
         bias = self.param("bias", torch_bias_init(fan_in), (self.features,))
         xp = jnp.pad(x, [(0, 0)] + [(p, p)] * n + [(0, 0)])
-        out = [(size + 2 * p - k) // s + 1 for size in x.shape[1:-1]]
+        out = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size in x.shape[1:-1]]
         patches = [
             xp[
                 (
                     slice(None),
-                    *(slice(o, o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
+                    *(slice(d * o, d * o + s * (m - 1) + 1, s) for o, m in zip(offs, out, strict=True)),
                     slice(None),
                 )
             ]
@@ -90,3 +93,51 @@ def torch_dense(features: int, fan_in: int, dtype: Any = jnp.float32) -> nn.Dens
     return nn.Dense(
         features, kernel_init=torch_weight_init, bias_init=torch_bias_init(fan_in), dtype=dtype
     )
+
+
+def matched_dilations(stages: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """Dilations for ``none_dilated``: its convolutions' receptive field made as large as max pooling's
+    without exceeding it, and without holes.
+
+    Max pooling's net (stage = its convolutions, stride 1, then 2/2 max pooling) has, by the recurrence
+    ``r += (k - 1) * j`` per layer (kernel k, jump j; pooling: k = 2, then ``j *= 2``), receptive field ``R``
+    (10 for the MNIST-1D net, 16 for the two-stage 2-D net). Without pooling, a convolution of kernel k and
+    dilation d adds ``(k - 1) * d``; each dilation is chosen greedily in order, the largest that spreads what
+    is left of ``R`` over the remaining convolutions and is at most the receptive field so far (so every input
+    sample inside it is seen). With odd kernels the result is odd: ``R - 1`` for these nets.
+
+    Args:
+      stages: the kernel sizes of each stage's convolutions, e.g. ``((3,), (3,))`` for the MNIST-1D net.
+
+    Returns:
+      One dilation per convolution, in order: ``(1, 3)`` for the MNIST-1D net (receptive field 9),
+      ``(1, 2, 2, 2)`` for the two-stage 2-D net (15).
+    """
+    target, jump = 1, 1
+    for kernels in stages:
+        for k in kernels:
+            target += (k - 1) * jump
+        target += jump  # the 2/2 max pooling
+        jump *= 2
+    flat = [k for kernels in stages for k in kernels]
+    field, dilations = 1, []
+    for i, k in enumerate(flat):
+        spread = sum(kk - 1 for kk in flat[i:])
+        d = max(1, min(field, (target - field) // spread)) if spread else 1
+        dilations.append(d)
+        field += (k - 1) * d
+    return tuple(dilations)
+
+
+def readout(x: jax.Array, stride: int) -> jax.Array:
+    """``none_same_head``'s parameter-free reduction before the head: every ``stride``-th position of each
+    spatial dim, starting at the first (no max, no average, no filter).
+
+    Args:
+      x: ``(B, *spatial, C)``.
+      stride: the pooled nets' total stride, ``2**num_stages``.
+
+    Returns:
+      ``(B, *[ceil(size / stride)], C)``, the same dtype (the pooled nets' size on the study's inputs).
+    """
+    return x[(slice(None), *[slice(None, None, stride)] * (x.ndim - 2), slice(None))]

@@ -14,6 +14,18 @@ Variants (``model.downsample``), all pooling through jaxpool's Flax modules:
 - ``subsample``: keep every second element: ``MaxPool`` window 1, stride 2.
 - ``none``: no downsampling; the dense head grows to the full-resolution feature map (its parameter
   count is reported, not hidden).
+- ``learned_conv``: each downsampling point is an extra convolution (kernel ``DOWN_KERNEL`` = 3, stride 2,
+  padding 1, channels kept) + ReLU with its own weights (All-CNN-C's replacement of pooling, Springenberg et
+  al. 2015); on even sizes its output size is max pooling's.
+- ``convpool``: the same extra convolution at stride 1 (+ ReLU), then ``MaxPool`` 2/2 (All-CNN's ConvPool,
+  the parameter-matched control of ``learned_conv``).
+- ``blur_only``: ``BlurPool`` stride 2 with ``blur_pool``'s filter, without the max (anti-aliased
+  subsampling).
+- ``none_dilated``: no downsampling; the convolutions are dilated (``matched_dilations``) so a feature
+  before the head sees as many input samples as max pooling's (one fewer where that is even).
+- ``none_same_head``: no downsampling inside the net; right before the head the full-resolution map is read
+  out at every ``2**num_stages``-th position (``readout``, parameter-free), so the head has the pooled nets'
+  inputs and parameters.
 
 Convolutions and the dense head come from ``layers.py`` (exact im2col convolution, PyTorch's default
 initialisation).
@@ -31,10 +43,14 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxpool
+from experiments.downsampling.configs.mnist1d_pooling import VARIANTS
 from experiments.downsampling.flax_pool import flax_downsample_layers
-from experiments.downsampling.layers import Conv, torch_dense
+from experiments.downsampling.layers import Conv, matched_dilations, readout, torch_dense
 
-VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+#: Variants whose downsampling point starts with an extra convolution + ReLU of its own: its stride.
+EXTRA_CONV_STRIDE = {"learned_conv": 2, "convpool": 1}
+#: Kernel size of that extra convolution (padding ``DOWN_KERNEL // 2``).
+DOWN_KERNEL = 3
 #: ``model.pooling``: which library's pooling the downsampling layers use.
 POOLINGS = ("jaxpool", "flax")
 #: ``model.dtype``: compute dtypes (parameters stay float32).
@@ -43,7 +59,9 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 def downsample_layers(
     variant: str, num_dims: int, lp_norm: float, blur_filter_size: int, pooling: str = "jaxpool"
 ) -> list[Any]:
-    """The jaxpool modules one downsampling point applies (empty for ``strided_conv`` and ``none``).
+    """The parameter-free modules one downsampling point applies (after ``learned_conv``'s and ``convpool``'s
+    extra convolution, which the models add themselves; empty for ``strided_conv``, ``learned_conv`` and the
+    ``none`` variants).
 
     Args:
       variant: one of ``VARIANTS``.
@@ -67,12 +85,12 @@ def downsample_layers(
         raise ValueError(f"model.pooling={pooling!r} is not one of {list(POOLINGS)}")
     if pooling == "flax":
         return flax_downsample_layers(variant, num_dims, lp_norm, blur_filter_size)
-    if variant in ("strided_conv", "none"):
+    if variant in ("strided_conv", "learned_conv", "none", "none_dilated", "none_same_head"):
         return []
     import jaxpool.linen as jpl
 
     two, one = (2,) * num_dims, (1,) * num_dims
-    if variant == "max_pool":
+    if variant in ("max_pool", "convpool"):
         return [jpl.MaxPool(two, strides=two)]
     if variant == "avg_pool":
         return [jpl.AvgPool(two, strides=two)]
@@ -85,7 +103,7 @@ def downsample_layers(
             "model.downsample='blur_pool' needs jaxpool.linen.BlurPool, which this jaxpool lacks"
         )
     blur = jpl.BlurPool(strides=2, filter_size=blur_filter_size, num_spatial_dims=num_dims)
-    return [jpl.MaxPool(two, strides=one), blur]
+    return [blur] if variant == "blur_only" else [jpl.MaxPool(two, strides=one), blur]
 
 
 def stage_output_spatial(
@@ -104,11 +122,13 @@ def stage_output_spatial(
     Args:
       variant: one of ``VARIANTS``.
       spatial: the spatial shape before the stage.
-      kernel_size: the (odd) kernel size of the stage's convolution (``strided_conv`` only).
+      kernel_size: the (odd) kernel size of the stage's convolution (``strided_conv`` only; ``learned_conv``'s
+        extra convolution has kernel ``DOWN_KERNEL``).
       lp_norm, blur_filter_size: as ``downsample_layers``.
 
     Returns:
-      The spatial shape after the stage (``spatial`` itself for ``none``).
+      The spatial shape after the stage (``spatial`` itself for the ``none`` variants; ``none_same_head``'s
+        readout comes after the last stage, see ``readout``).
 
     Raises:
       ValueError: jaxpool's own, when the input is too small for the stage (a pooling window larger than the
@@ -117,6 +137,8 @@ def stage_output_spatial(
     shape = (1, *spatial, 1)
     if variant == "strided_conv":
         return tuple(jaxpool.pool_output_shape(shape, kernel_size, 2, kernel_size // 2)[1:-1])
+    if variant == "learned_conv":
+        return tuple(jaxpool.pool_output_shape(shape, DOWN_KERNEL, 2, DOWN_KERNEL // 2)[1:-1])
     layers = downsample_layers(variant, len(spatial), lp_norm, blur_filter_size)
 
     def stage(x: jax.Array) -> jax.Array:
@@ -127,9 +149,11 @@ def stage_output_spatial(
     return tuple(jax.eval_shape(stage, jax.ShapeDtypeStruct(shape, jnp.float32)).shape[1:-1])
 
 
+
 class CNN1D(nn.Module):
     """The MNIST-1D pooling benchmark net: ``num_stages`` x [conv1d(k, pad 1) -> ReLU -> down] ->
-    linear.
+    linear (``learned_conv``/``convpool``: down starts with conv1d(k3) -> ReLU of its own; the module
+    docstring lists the variants).
 
     Matches the ``ConvPooling`` model of Greydanus & Kobak's pooling notebook (PyTorch), in
     channels-last layout (the flattened head input is ordered (position, channel) rather than
@@ -159,21 +183,32 @@ class CNN1D(nn.Module):
     pooling: str = "jaxpool"
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        stride = 2 if self.downsample == "strided_conv" else 1
+    def __call__(self, x: jax.Array, features_only: bool = False) -> jax.Array:
+        """Logits ``(B, num_classes)``; with ``features_only``, the map the head flattens ``(B, L', C)``."""
+        v, k = self.downsample, self.kernel_size
+        stride = 2 if v == "strided_conv" else 1
         dtype = DTYPES[self.dtype]
-        for _ in range(self.num_stages):
-            x = nn.relu(Conv(self.channels, self.kernel_size, stride, self.kernel_size // 2, dtype)(x))
+        dilations = (
+            matched_dilations([(k,)] * self.num_stages) if v == "none_dilated" else (1,) * self.num_stages
+        )
+        for d in dilations:
+            x = nn.relu(Conv(self.channels, k, stride, d * (k // 2), dtype, dilation=d)(x))
+            if v in EXTRA_CONV_STRIDE:
+                x = nn.relu(Conv(self.channels, DOWN_KERNEL, EXTRA_CONV_STRIDE[v], DOWN_KERNEL // 2, dtype)(x))
             # One set of (parameter-free) pooling modules per stage, so each stage has its own name.
-            for layer in downsample_layers(self.downsample, 1, self.lp_norm, self.blur_filter_size, self.pooling):
+            for layer in downsample_layers(v, 1, self.lp_norm, self.blur_filter_size, self.pooling):
                 x = layer(x)
+        if v == "none_same_head":
+            x = readout(x, 2**self.num_stages)
+        if features_only:
+            return x
         x = x.reshape(x.shape[0], -1)
         return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
 
 
 class CNN2D(nn.Module):
     """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down], then global mean and
-    a dense head.
+    a dense head. ``down`` as ``CNN1D``'s (``learned_conv``/``convpool``: a third 3x3 conv + ReLU first).
 
     Attributes:
       downsample: one of ``VARIANTS`` (``strided_conv``: the second conv of each stage has stride
@@ -196,15 +231,26 @@ class CNN2D(nn.Module):
     pooling: str = "jaxpool"
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        stride = 2 if self.downsample == "strided_conv" else 1
+    def __call__(self, x: jax.Array, features_only: bool = False) -> jax.Array:
+        """Logits ``(B, num_classes)``; with ``features_only``, the map the head averages ``(B, H', W', C)``."""
+        v = self.downsample
+        stride = 2 if v == "strided_conv" else 1
         dtype = DTYPES[self.dtype]
-        down = downsample_layers(self.downsample, 2, self.lp_norm, self.blur_filter_size, self.pooling)
-        for width in self.widths:
-            x = nn.relu(Conv(width, 3, 1, 1, dtype)(x))
-            x = nn.relu(Conv(width, 3, stride, 1, dtype)(x))
+        down = downsample_layers(v, 2, self.lp_norm, self.blur_filter_size, self.pooling)
+        n = len(self.widths)
+        dilations = matched_dilations([(3, 3)] * n) if v == "none_dilated" else (1,) * (2 * n)
+        for i, width in enumerate(self.widths):
+            d1, d2 = dilations[2 * i : 2 * i + 2]
+            x = nn.relu(Conv(width, 3, 1, d1, dtype, dilation=d1)(x))
+            x = nn.relu(Conv(width, 3, stride, d2, dtype, dilation=d2)(x))
+            if v in EXTRA_CONV_STRIDE:
+                x = nn.relu(Conv(width, DOWN_KERNEL, EXTRA_CONV_STRIDE[v], DOWN_KERNEL // 2, dtype)(x))
             for layer in down:
                 x = layer(x)
+        if v == "none_same_head":
+            x = readout(x, 2**n)
+        if features_only:
+            return x
         x = jnp.mean(x, axis=(1, 2))
         return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
 

@@ -54,7 +54,8 @@ def build_steps(config: ml_collections.ConfigDict, num_classes: int, example_sha
       example_shape: one example's shape ``(*spatial, channels)``.
 
     Returns:
-      ``StepFunctions`` with ``scan=True``; ``init(seed)`` draws the parameters with ``models.init_params``.
+      ``StepFunctions`` with ``scan=True``; ``init(seed)`` draws the parameters with ``models.init_params``;
+      ``features`` is the models' ``features_only`` map (the head's input before the flatten/global mean).
     """
     model = create_model(config.model, num_classes)
     tx = make_optimizer(config.optimizer)
@@ -72,7 +73,10 @@ def build_steps(config: ml_collections.ConfigDict, num_classes: int, example_sha
             updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         return {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state}, loss
 
-    return StepFunctions(init=init, step=step, apply=model.apply, scan=True)
+    def features(params: Any, x: jax.Array) -> jax.Array:
+        return model.apply(params, x, features_only=True)
+
+    return StepFunctions(init=init, step=step, apply=model.apply, scan=True, features=features)
 
 
 #: The downsampling study as ``common/`` calls it.

@@ -65,8 +65,22 @@ import ml_collections
 
 from experiments.common import config as _common
 
-#: The downsampling variants both digit studies sweep (order = table and plot order).
-VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
+#: The downsampling variants both digit studies sweep (order = table and plot order: pooling first, then
+#: learned downsampling and the controls; the module docstring says what each one isolates).
+VARIANTS = (
+    "max_pool",
+    "avg_pool",
+    "lp_pool",
+    "blur_pool",
+    "convpool",
+    "learned_conv",
+    "blur_only",
+    "strided_conv",
+    "subsample",
+    "none",
+    "none_dilated",
+    "none_same_head",
+)
 
 #: The paper's final test accuracies (%), one run per cell (notebook "9. benchmark_pooling").
 PAPER_TRAIN_SIZES = (1000, 2000, 5000, 10000, 20000, 50000)
@@ -88,7 +102,35 @@ def get_config() -> ml_collections.ConfigDict:
 
     Expected (final test accuracy %, mean over seeds 0-2, n=1000 / n=5000): max 78.2 / 94.6, avg 74.3 /
     93.9, L2 79.7 / 94.5, blur 84.3 / 95.8, strided_conv 59.5 / 90.8, subsample 59.5 / 89.9, none 61.0 /
-    90.9 (experiments/results/mnist1d_full/ holds these cells).
+    90.9 (experiments/results/mnist1d_full/ holds these cells). ``blur_pool``, ``subsample`` and the variants
+    below are our additions (no paper figure).
+
+    What each variant isolates (``model.downsample``; both CNN families, experiments/downsampling/models.py):
+    - ``max_pool`` / ``avg_pool`` / ``lp_pool``: fixed 2/2 pooling by max, mean, L2 norm (the paper's three).
+    - ``blur_pool``: max 2/1 then a binomial blur at stride 2: max pooling plus anti-aliasing.
+    - ``convpool``: an extra conv(k3, stride 1) + ReLU before each max pool: max pooling with
+      ``learned_conv``'s parameters and depth (All-CNN's ConvPool), its parameter-matched control.
+    - ``learned_conv``: an extra conv(k3, stride 2, padding 1) + ReLU of its own in place of each pool:
+      downsampling that is learned (All-CNN-C), against fixed pooling.
+    - ``blur_only``: the blur at stride 2 without the max: anti-aliasing alone, against ``blur_pool``.
+    - ``strided_conv``: stride 2 on the existing conv; with k3 and padding 1 the same model as ``subsample``
+      (relu(conv_s2(x)) = subsample(relu(conv(x)))), so these two measure the noise floor.
+    - ``subsample``: keep every second position: downsampling with no pooling, no filter, no weights.
+    - ``none``: no downsampling (its head grows to the full map): what downsampling buys at all.
+    - ``none_dilated``: no downsampling, convs dilated (1, 3) so a feature feeding the head sees 9 input
+      samples against max pooling's 10 (an odd-kernel stack cannot reach the even 10 without holes; none: 5;
+      2-D net: dilations (1, 2, 2, 2), 15x15 against 16x16): is pooling only about receptive field?
+    - ``none_same_head``: no downsampling, then every 4th position of the full map goes to the head, so the head
+      has max pooling's 200 inputs and 2010 parameters: is pooling only about head size? The readout neither
+      takes a max nor averages nor filters (that would bring back what the pooling variants test), and its stride
+      (4) is below the features' receptive field (5), so every input sample still reaches the head. (The 2-D
+      net's global-average head is the same size for every variant; there it only drops positions.)
+
+    Per variant (MNIST-1D net; parameters, forward FLOPs per example from XLA, receptive field of a feature the
+    head reads, ``result.json``'s ``receptive_field``): max/avg/lp 3310, 61.8k-73.0k, 10; blur_pool 3310, 67.4k,
+    19; convpool 5750, 210.6k, 16; learned_conv 5750, 133.2k, 13; blur_only 3310, 66.2k, 16; strided_conv 3310,
+    31.6k, 7; subsample 3310, 60.8k, 7; none 9310, 121.6k, 5; none_dilated 9310, 121.6k, 9; none_same_head
+    3310, 109.6k, 5.
 
     Returns:
       A ConfigDict; every field can be overridden on the command line (``--config.seed=1``).

@@ -13,8 +13,9 @@ One run:
   python -m experiments.downsampling.main --config experiments/downsampling/configs/mnist_pooling.py \
       --workdir runs/mnist1 --config.model.downsample=max_pool
 
-The sweep (7 variants x 3 seeds; CPU-heavy: 2-5 minutes per run on 2 cores, ``none`` the slowest;
-39 min wall with two workers on a 2-core machine that was also running the test suite):
+The sweep (12 variants x 3 seeds, the variants and what each isolates as in ``mnist1d_pooling.py``;
+CPU-heavy: 2-5 minutes per run on 2 cores, ``none`` the slowest; 39 min wall for the first 7 variants with
+two workers on a 2-core machine that was also running the test suite):
 
   python -m experiments.downsampling.main --sweep --config experiments/downsampling/configs/mnist_pooling.py \
       --workdir runs/mnist --workers 2

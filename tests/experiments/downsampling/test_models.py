@@ -37,10 +37,17 @@ def test_conv_matches_torch(n: int, stride: int) -> None:
     np.testing.assert_allclose(out, np.moveaxis(ref, 1, -1), rtol=1e-5, atol=1e-5)
 
 
-# Hand-derived: conv1 1*3*20+20 = 80, conv2 20*3*20+20 = 1220, head (10 positions * 20) * 10 + 10.
-PARAMS_1D = {v: 80 + 1220 + 2010 for v in VARIANTS} | {"none": 80 + 1220 + 40 * 20 * 10 + 10}
-# Hand-derived, widths (4, 8): 9*1*4+4 + 9*4*4+4 + 9*4*8+8 + 9*8*8+8 + 8*10+10 = 1102 for all.
-PARAMS_2D = 40 + 148 + 296 + 584 + 90
+# Hand-derived: conv1 1*3*20+20 = 80, conv2 20*3*20+20 = 1220, head (10 positions * 20) * 10 + 10; the
+# downsampling convs of learned_conv/convpool 2 * 1220 (test_variants.py has the new variants' arithmetic).
+FULL_HEAD_1D = 80 + 1220 + 40 * 20 * 10 + 10
+PARAMS_1D = {v: 80 + 1220 + 2010 for v in VARIANTS} | {"none": FULL_HEAD_1D, "none_dilated": FULL_HEAD_1D} | {
+    v: 80 + 1220 + 2 * 1220 + 2010 for v in ("learned_conv", "convpool")
+}
+# Hand-derived, widths (4, 8): 9*1*4+4 + 9*4*4+4 + 9*4*8+8 + 9*8*8+8 + 8*10+10 = 1158 for all, and
+# 9*4*4+4 + 9*8*8+8 = 732 more for the downsampling convs of learned_conv/convpool.
+PARAMS_2D = {v: 40 + 148 + 296 + 584 + 90 for v in VARIANTS} | {
+    v: 40 + 148 + 296 + 584 + 90 + 148 + 584 for v in ("learned_conv", "convpool")
+}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -83,7 +90,7 @@ def test_cnn2d_shapes_and_param_counts(variant: str) -> None:
     model = CNN2D(variant, widths=(4, 8))
     params = init_params(model, (12, 12, 1), seed=0)
     assert model.apply(params, np.zeros((2, 12, 12, 1), np.float32)).shape == (2, 10)
-    assert sum(p.size for p in jax.tree_util.tree_leaves(params)) == PARAMS_2D
+    assert sum(p.size for p in jax.tree_util.tree_leaves(params)) == PARAMS_2D[variant]
 
 
 def test_init_is_pytorch_default() -> None:

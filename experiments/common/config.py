@@ -178,10 +178,17 @@ def check_override_names(argv: list[str]) -> None:
 
     Raises:
       ValueError: ``--config.<field>: no such field; did you mean config.<nearest>?`` (the nearest valid name
-        by difflib, or a field with the same last part).
+        by difflib, or a field with the same last part); or a field given more than once (absl would join
+        two tuples, e.g. two ``--config.sweep.seed`` lists into one that runs a seed twice).
     """
     spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     overrides = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
+    for name in dict.fromkeys(overrides):
+        if overrides.count(name) > 1:
+            given = [a for a in argv if a.split("=", 1)[0] == f"--config.{name}"]
+            raise ValueError(
+                f"--config.{name} is given {overrides.count(name)} times ({' '.join(given)}); give it once"
+            )
     if spec is None or not overrides:
         return
     config = _load_config_file(spec)

@@ -202,7 +202,7 @@ def draw_accuracy_vs_flops(rows: list[dict[str, Any]]) -> Figure:
     st, sizes = styles(_variants(rows)), sorted({r["train_size"] for r in rows})
     cols = min(3, len(sizes))
     nrows = math.ceil(len(sizes) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(3.6 * cols, 6.0), max(3.2 * nrows, 3.8)), squeeze=False)
     for ax, size in zip(axes.flat, sizes, strict=False):
         band = []
         for v, s in st.items():
@@ -232,7 +232,8 @@ def draw_accuracy_vs_flops(rows: list[dict[str, Any]]) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
+    """Save ``fig`` as a PNG at ``path`` atomically (110 dpi, tight bounding box), then close it."""
     try:
         _io.atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
     finally:
@@ -242,9 +243,9 @@ def _save(fig: Figure, path: Path) -> None:
 def write_row_plots(rows: list[dict[str, Any]], folder: Path) -> list[str]:
     """Draw the three plots that need only the summary rows into ``folder``; return their file names
     (accuracy vs train size, accuracy vs FLOPs, shift consistency)."""
-    _save(draw_accuracy_vs_size(rows), folder / NAMES[0])
-    _save(draw_accuracy_vs_flops(rows), folder / NAMES[2])
-    _save(draw_shift_consistency(rows), folder / NAMES[3])
+    save_figure(draw_accuracy_vs_size(rows), folder / NAMES[0])
+    save_figure(draw_accuracy_vs_flops(rows), folder / NAMES[2])
+    save_figure(draw_shift_consistency(rows), folder / NAMES[3])
     return [NAMES[0], NAMES[2], NAMES[3]]
 
 
@@ -260,5 +261,5 @@ def write_plots(workdir: Path, runs: list[dict[str, Any]], rows: list[dict[str, 
       The four file names, in ``NAMES`` order.
     """
     write_row_plots(rows, Path(workdir))
-    _save(draw_training_curves(runs, rows), Path(workdir) / NAMES[1])
+    save_figure(draw_training_curves(runs, rows), Path(workdir) / NAMES[1])
     return list(NAMES)

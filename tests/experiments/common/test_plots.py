@@ -4,6 +4,7 @@ zoomed to the data's band (hand-computed), and variants with identical numbers k
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from experiments.common import plots, styles
+from experiments.common import plots, replot, styles
 
 SIZES = [1000, 2000, 5000, 50000]
 KNOWN = list(styles.KNOWN)
@@ -170,3 +171,25 @@ def test_write_plots_saves_four_pngs(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp*"))
     assert plt.get_fignums() == []  # every figure closed
+
+
+ROOT = Path(__file__).resolve().parents[3]
+FULL = ROOT / "experiments/results/mnist1d_full/summary.csv"
+
+
+def test_committed_summary_reads_back_typed_and_replots(tmp_path: Path) -> None:
+    rows = replot.read_summary(FULL, (1000, 5000))
+    assert [r["variant"] for r in rows[:7]] == KNOWN[:7] and {r["train_size"] for r in rows} == {1000, 5000}
+    max_1000 = rows[0]
+    assert (max_1000["seeds_ok"], max_1000["num_params"], round(max_1000["test_acc_mean"], 1)) == (3, 3310, 78.2)
+    assert np.isnan(rows[3]["paper_test_acc"])  # blur_pool: not in the paper
+    fig = plots.draw_accuracy_vs_size(replot.read_summary(FULL))
+    np.testing.assert_array_equal(fig.axes[0].get_xticks(), [1000, 2000, 5000, 10000, 20000, 50000])
+    plt.close(fig)
+    assert replot.replot(FULL, tmp_path, (5000,)) == [plots.NAMES[0], plots.NAMES[2], plots.NAMES[3]]
+    with pytest.raises(ValueError, match=re.escape(f"{FULL}: no rows for train sizes [3000]")):
+        replot.read_summary(FULL, (1000, 3000))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("variant,train_size\nmax_pool,many\n")
+    with pytest.raises(ValueError, match=re.escape(f"{bad}, line 2: not a summary row")):
+        replot.read_summary(bad)

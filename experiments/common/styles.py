@@ -20,7 +20,7 @@ COLORS = ("#000000", "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d5
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 PAPER_MARKER = "_"
 #: Variants without a pooling layer: hollow markers, dashed lines.
-CONTROLS = ("strided_conv", "subsample", "none", "none_dilated", "none_same_head")
+CONTROLS = ("strided_conv", "subsample", "none", "none_dilated", "none_same_head", "allconv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +63,7 @@ KNOWN = {
     "blur_only": _known(7, 0),
     "none_dilated": _known(2, 3, control=True),
     "none_same_head": _known(2, 1, control=True),
+    "allconv": _known(5, 4, control=True),
 }
 
 
@@ -78,7 +79,7 @@ def styles(variants: Sequence[str]) -> dict[str, Style]:
       variant took (filled with a solid line, unless it is one of ``CONTROLS``).
 
     Raises:
-      ValueError: if the unknown variants outnumber the 60 free pairs.
+      ValueError: if the unknown variants outnumber the free pairs (72 less the known ones).
     """
     chosen = {v: KNOWN[v] for v in variants if v in KNOWN}
     used = {(s.color, s.marker) for s in KNOWN.values()}  # an unknown variant never looks like a known one

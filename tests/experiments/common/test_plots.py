@@ -16,7 +16,8 @@ from matplotlib.colors import to_hex
 from experiments.common import plots, replot, styles
 
 SIZES = [1000, 2000, 5000, 50000]
-KNOWN = list(styles.KNOWN)
+KNOWN = ["max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none", "learned_conv",
+         "convpool", "blur_only", "none_dilated", "none_same_head"]  # variants the studies name (styles.KNOWN)
 VARIANTS = KNOWN + ["zeta_pool", "alpha_pool", "gamma_conv", "beta_only"]  # 16, four of them unknown
 
 
@@ -53,6 +54,8 @@ def test_styles_give_16_and_more_variants_distinct_pairs_and_keep_known_ones() -
     st = styles.styles(VARIANTS + extra)
     assert len({(s.color, s.marker) for s in st.values()}) == len(VARIANTS) + 50
     assert all(s.color in styles.COLORS and s.marker in styles.MARKERS for s in st.values())
+    assert set(KNOWN) < set(styles.KNOWN)
+    assert len({(s.color, s.marker) for s in styles.KNOWN.values()}) == len(styles.KNOWN)
     # Known variants look the same whatever else is plotted; an unknown one never takes a known one's pair.
     assert styles.styles(["subsample"])["subsample"] == st["subsample"] == styles.KNOWN["subsample"]
     assert styles.styles(["zeta_pool"])["zeta_pool"] == styles.Style("#000000", "o")  # pair k=0 is no known one's
@@ -60,8 +63,10 @@ def test_styles_give_16_and_more_variants_distinct_pairs_and_keep_known_ones() -
     assert st["strided_conv"].linestyle == "--" and not st["strided_conv"].filled
     assert st["max_pool"].linestyle == "-" and st["max_pool"].filled
     assert styles.styles(VARIANTS + extra) == st  # deterministic
-    with pytest.raises(ValueError, match="variants: 73 variants"):
-        styles.styles([f"v{k}" for k in range(73)])
+    free = 72 - len(styles.KNOWN)
+    assert len(styles.styles([f"v{k}" for k in range(free)])) == free
+    with pytest.raises(ValueError, match=f"variants: {free + 1} variants"):
+        styles.styles([f"v{k}" for k in range(free + 1)])
 
 
 def test_accuracy_vs_size_ticks_styles_legend_and_zoom() -> None:

@@ -178,23 +178,25 @@ def check_override_names(argv: list[str]) -> None:
 
     Raises:
       ValueError: ``--config.<field>: no such field; did you mean config.<nearest>?`` (the nearest valid name
-        by difflib, or a field with the same last part); or a field given more than once (absl would join
-        two tuples, e.g. two ``--config.sweep.seed`` lists into one that runs a seed twice).
+        by difflib, or a field with the same last part); or a tuple field given more than once (absl would join
+        the tuples, e.g. two ``--config.sweep.seed`` lists into one that runs a seed twice; a scalar field given
+        twice keeps the last value).
     """
     spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     overrides = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
-    for name in dict.fromkeys(overrides):
-        if overrides.count(name) > 1:
-            given = [a for a in argv if a.split("=", 1)[0] == f"--config.{name}"]
-            raise ValueError(
-                f"--config.{name} is given {overrides.count(name)} times ({' '.join(given)}); give it once"
-            )
     if spec is None or not overrides:
         return
     config = _load_config_file(spec)
     if config is None:
         return
     fields = flatten(config)
+    for name in dict.fromkeys(overrides):  # a scalar given twice: the last wins, as absl documents
+        if overrides.count(name) > 1 and isinstance(fields.get(name), (tuple, list)):
+            given = [a for a in argv if a.split("=", 1)[0] == f"--config.{name}"]
+            raise ValueError(
+                f"--config.{name} is given {overrides.count(name)} times ({' '.join(given)}); absl would join "
+                "the tuples; give it once"
+            )
     for name in overrides:
         if name in fields or any(f.startswith(name + ".") for f in fields):
             continue

@@ -1,4 +1,4 @@
-"""A sweep never runs one grid point twice: a sweep list with a repeated value, or a ``--config.*`` field given
+"""A sweep never runs one grid point twice: a sweep list with a repeated value, or a ``--config.*`` tuple field given
 twice on the command line (absl joins two tuples into one: ``(0, 1)`` and ``(1, 2)`` become ``(0, 1, 1, 2)``),
 is an error naming the field, before any run folder exists."""
 
@@ -44,10 +44,11 @@ def test_repeated_grid_values_are_refused_naming_the_field(
 def test_a_field_given_twice_is_refused() -> None:
     first, second = "--config.sweep.seed=(0, 1)", "--config.sweep.seed=(1, 2)"
     argv = ["main", f"--config={CONFIG}", first, "--config.num_steps=5", second]
-    message = f"--config.sweep.seed is given 2 times ({first} {second}); give it once"
+    message = f"--config.sweep.seed is given 2 times ({first} {second}); absl would join the tuples; give it once"
     with pytest.raises(ValueError, match=re.escape(message)):
         check_override_names(argv)
     check_override_names(argv[:-1])  # once is fine
+    check_override_names([*argv[:-1], "--config.num_steps=7"])  # a scalar given twice: the last wins
 
 
 def test_sweep_cli_with_seed_given_twice_stops_before_any_run(tmp_path: Path) -> None:
@@ -59,6 +60,6 @@ def test_sweep_cli_with_seed_given_twice_stops_before_any_run(tmp_path: Path) ->
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: --config.sweep.seed is given 2 times (--config.sweep.seed=(0, 1) --config.sweep.seed=(1, 2)); "
-        "give it once"
+        "absl would join the tuples; give it once"
     )
     assert list(tmp_path.iterdir()) == []

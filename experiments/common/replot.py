@@ -12,11 +12,24 @@ of those run folders. Nothing else is written.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
 #: Integer columns of ``summary.csv``; ``variant`` stays a string, every other column is a float.
 INT_COLUMNS = ("train_size", "seeds_ok", "seeds_failed", "seeds_incomplete", "num_params")
+
+
+def _value(key: str, text: str | None) -> Any:
+    """A CSV cell typed: ``variant`` and text columns (per-seed lists) as read, numbers as float, the
+    finite numbers of ``INT_COLUMNS`` as int."""
+    if key == "variant" or text is None:
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if key in INT_COLUMNS and math.isfinite(number) else number
 
 
 def read_summary(path: str | Path, train_sizes: tuple[int, ...] = ()) -> list[dict[str, Any]]:
@@ -27,21 +40,23 @@ def read_summary(path: str | Path, train_sizes: tuple[int, ...] = ()) -> list[di
       train_sizes: keep only these train sizes (all when empty).
 
     Returns:
-      Rows in file order; ints for ``INT_COLUMNS``, floats (NaN for "nan") for the other numeric columns.
+      Rows in file order; ints for the finite ``INT_COLUMNS``, floats (NaN for "nan") for the other numeric
+      columns, text columns (such as per-seed lists) as strings.
 
     Raises:
-      ValueError: naming ``path`` when a column is missing or a value does not parse, or a requested train
-        size has no row.
+      ValueError: naming ``path`` and the line when a row has no variant or no integer train size, or naming
+        ``path`` when a requested train size has no row.
     """
     path = Path(path)
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
         for line, raw in enumerate(csv.DictReader(f), start=2):
-            try:
-                row = {k: raw[k] if k == "variant" else int(raw[k]) if k in INT_COLUMNS else float(raw[k]) for k in raw}
-                row["train_size"]  # noqa: B018  (a KeyError when the column is missing)
-            except (KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{path}, line {line}: not a summary row ({type(e).__name__}: {e})") from e
+            row = {k: _value(k, v) for k, v in raw.items()}
+            if not isinstance(row.get("variant"), str) or not isinstance(row.get("train_size"), int):
+                raise ValueError(
+                    f"{path}, line {line}: not a summary row (variant {row.get('variant')!r}, "
+                    f"train_size {row.get('train_size')!r})"
+                )
             if not train_sizes or row["train_size"] in train_sizes:
                 rows.append(row)
     missing = set(train_sizes) - {r["train_size"] for r in rows}

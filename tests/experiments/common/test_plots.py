@@ -195,6 +195,10 @@ def test_committed_summary_reads_back_typed_and_replots(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape(f"{FULL}: no rows for train sizes [3000]")):
         replot.read_summary(FULL, (1000, 3000))
     bad = tmp_path / "bad.csv"
-    bad.write_text("variant,train_size\nmax_pool,many\n")
-    with pytest.raises(ValueError, match=re.escape(f"{bad}, line 2: not a summary row")):
+    bad.write_text("variant,train_size,test_acc_per_seed\nmax_pool,1000,s0=78.10 s1=77.90\nmax_pool,many,\n")
+    message = f"{bad}, line 3: not a summary row (variant 'max_pool', train_size 'many')"
+    with pytest.raises(ValueError, match=re.escape(message)):
         replot.read_summary(bad)
+    bad.write_text("variant,train_size,test_acc_per_seed,num_params\nmax_pool,1000,s0=78.10 s1=77.90,nan\n")
+    (row,) = replot.read_summary(bad)  # text columns stay text (the summary of the statistics branch has them)
+    assert row["test_acc_per_seed"] == "s0=78.10 s1=77.90" and row["train_size"] == 1000 and np.isnan(row["num_params"])

@@ -179,7 +179,9 @@ def check_override_names(argv: list[str]) -> None:
 
     Raises:
       ValueError: ``--config.<field>: no such field; did you mean config.<nearest>?`` (the nearest valid name
-        by difflib, or a field with the same last part).
+        by difflib, or a field with the same last part); or a tuple field given more than once (absl would join
+        the tuples, e.g. two ``--config.sweep.seed`` lists into one that runs a seed twice; a scalar field given
+        twice keeps the last value).
     """
     spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     overrides = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
@@ -189,6 +191,13 @@ def check_override_names(argv: list[str]) -> None:
     if config is None:
         return
     fields = flatten(config)
+    for name in dict.fromkeys(overrides):  # a scalar given twice: the last wins, as absl documents
+        if overrides.count(name) > 1 and isinstance(fields.get(name), (tuple, list)):
+            given = [a for a in argv if a.split("=", 1)[0] == f"--config.{name}"]
+            raise ValueError(
+                f"--config.{name} is given {overrides.count(name)} times ({' '.join(given)}); absl would join "
+                "the tuples; give it once"
+            )
     for name in overrides:
         if name in fields or any(f.startswith(name + ".") for f in fields):
             continue

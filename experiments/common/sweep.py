@@ -113,13 +113,20 @@ def grid(study: Study, config: ml_collections.ConfigDict) -> list[Run]:
       ``model.downsample`` and ``seed`` set; every config is validated.
 
     Raises:
-      ValueError: if a sweep list is empty or a grid point is an invalid config (the message names
-        the field).
+      ValueError: if a sweep list is empty or lists a value twice, or a grid point is an invalid config (the
+        message names the field).
     """
     sweep = config.sweep
-    for field in ("train_size", "downsample", "seed"):
+    for field, kind in (("train_size", int), ("downsample", str), ("seed", int)):
         if len(sweep[field]) == 0:
             raise ValueError(f"config.sweep.{field} is empty; allowed: a non-empty tuple")
+        values = [kind(v) for v in sweep[field]]
+        twice = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+        if twice:
+            raise ValueError(
+                f"config.sweep.{field}={tuple(sweep[field])} lists {', '.join(map(repr, twice))} more than once "
+                "(that grid point would run twice); allowed: distinct values"
+            )
     runs = []
     for size, variant, seed in itertools.product(sweep.train_size, sweep.downsample, sweep.seed):
         run = ml_collections.ConfigDict(config.to_dict())

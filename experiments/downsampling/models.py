@@ -37,6 +37,8 @@ from experiments.downsampling.layers import Conv, torch_dense
 VARIANTS = ("max_pool", "avg_pool", "lp_pool", "blur_pool", "strided_conv", "subsample", "none")
 #: ``model.pooling``: which library's pooling the downsampling layers use.
 POOLINGS = ("jaxpool", "flax")
+#: ``model.head`` of ``CNN2D``: global average then dense, or flatten then dense (as ``CNN1D``).
+HEADS = ("gap", "flatten")
 #: ``model.dtype``: compute dtypes (parameters stay float32).
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -172,19 +174,25 @@ class CNN1D(nn.Module):
 
 
 class CNN2D(nn.Module):
-    """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down], then global mean and
-    a dense head.
+    """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down] (or one conv per stage),
+    then a dense head on the global mean (``head="gap"``) or on the flattened feature map
+    (``head="flatten"``).
 
     Attributes:
-      downsample: one of ``VARIANTS`` (``strided_conv``: the second conv of each stage has stride
+      downsample: one of ``VARIANTS`` (``strided_conv``: the last conv of each stage has stride
         2).
       widths: channels per stage, e.g. ``(16, 32)``; the number of stages is its length.
       num_classes: logits (10).
       lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
       dtype, pooling: as ``CNN1D``.
+      head: one of ``HEADS``. ``"gap"`` (default): a mean over H and W, so the head has
+        ``widths[-1] * num_classes + num_classes`` parameters for every variant and the net is
+        nearly shift-invariant by construction. ``"flatten"``: the final ``(h, w, c)`` map flattened
+        in that order, as ``CNN1D``'s head; ``h * w * widths[-1] * num_classes + num_classes``
+        parameters, a position-specific read-out that grows with the map a variant leaves.
+      convs_per_stage: 2 (default) or 1 (``[conv3x3 -> ReLU -> down]`` per stage, for CPU budgets).
 
-    Input ``(B, H, W, 1)`` float; output float32 logits ``(B, num_classes)``. The global average (a
-    mean over H and W) makes the head the same size for every variant.
+    Input ``(B, H, W, 1)`` float; output float32 logits ``(B, num_classes)``.
     """
 
     downsample: str
@@ -194,18 +202,25 @@ class CNN2D(nn.Module):
     blur_filter_size: int = 4
     dtype: str = "float32"
     pooling: str = "jaxpool"
+    head: str = "gap"
+    convs_per_stage: int = 2
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        if self.head not in HEADS:
+            raise ValueError(f"CNN2D.head={self.head!r} is not one of {list(HEADS)}")
+        if self.convs_per_stage not in (1, 2):
+            raise ValueError(f"CNN2D.convs_per_stage={self.convs_per_stage!r} is not 1 or 2")
         stride = 2 if self.downsample == "strided_conv" else 1
         dtype = DTYPES[self.dtype]
         down = downsample_layers(self.downsample, 2, self.lp_norm, self.blur_filter_size, self.pooling)
         for width in self.widths:
-            x = nn.relu(Conv(width, 3, 1, 1, dtype)(x))
+            if self.convs_per_stage == 2:
+                x = nn.relu(Conv(width, 3, 1, 1, dtype)(x))
             x = nn.relu(Conv(width, 3, stride, 1, dtype)(x))
             for layer in down:
                 x = layer(x)
-        x = jnp.mean(x, axis=(1, 2))
+        x = jnp.mean(x, axis=(1, 2)) if self.head == "gap" else x.reshape(x.shape[0], -1)
         return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
 
 
@@ -257,14 +272,15 @@ def create_model(model: Any, num_classes: int) -> nn.Module:
 
     Args:
       model: the ``model`` ConfigDict (``name`` in ``MODELS``, ``downsample`` and the model's
-        fields; optional ``dtype`` and ``pooling``, default "float32" and "jaxpool").
+        fields; optional ``dtype`` and ``pooling``, default "float32" and "jaxpool"; ``cnn2d``'s optional
+        ``head`` and ``convs_per_stage``, default "gap" and 2).
       num_classes: number of output logits.
 
     Returns:
       An unbound Flax module.
 
     Raises:
-      ValueError: for an unknown ``model.name`` or ``model.downsample``.
+      ValueError: for an unknown ``model.name``, ``model.downsample`` or ``model.head``.
     """
     if model.downsample not in VARIANTS:
         raise ValueError(f"model.downsample={model.downsample!r} is not one of {list(VARIANTS)}")
@@ -284,5 +300,9 @@ def create_model(model: Any, num_classes: int) -> nn.Module:
             **common,
         )
     if model.name == "cnn2d":
-        return CNN2D(model.downsample, widths=tuple(model.widths), **common)
+        head = model.get("head", "gap")
+        if head not in HEADS:
+            raise ValueError(f"model.head={head!r} is not one of {list(HEADS)}")
+        return CNN2D(model.downsample, widths=tuple(model.widths), head=head,
+                     convs_per_stage=model.get("convs_per_stage", 2), **common)
     raise ValueError(f"model.name={model.name!r} is not one of {list(MODELS)}")

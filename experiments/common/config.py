@@ -42,8 +42,8 @@ def distributed_config() -> ml_collections.ConfigDict:
     ``jax.distributed``, off by default (see experiments/README.md).
 
     Returns:
-      A ConfigDict with ``enabled``, ``coordinator_address``, ``num_processes``, ``process_id`` and
-      ``cpu_collectives``.
+      A ConfigDict with ``enabled``, ``coordinator_address``, ``num_processes``, ``process_id``,
+      ``cpu_collectives`` and ``mesh``.
     """
     distributed = ml_collections.ConfigDict()
     distributed.enabled = False
@@ -51,6 +51,7 @@ def distributed_config() -> ml_collections.ConfigDict:
     distributed.num_processes = 0  # 0 -> detected
     distributed.process_id = -1  # -1 -> detected
     distributed.cpu_collectives = "gloo"  # CPU backend only
+    distributed.mesh = "auto"  # "explicit": the data axis is jax.sharding.AxisType.Explicit
     return distributed
 
 

@@ -30,6 +30,11 @@ class Dataset:
       x_test: float32, ``(N_test, *spatial, channels)``.
       y_test: int32, ``(N_test,)``.
       num_classes: number of classes (10 for every dataset here).
+      test_canvas: optional float32 ``(N_test, *(spatial + 2 S), channels)``: each test example inside a
+        larger canvas of real content, the example itself in the middle (``test_canvas[:, S:-S, ..., :]`` is
+        ``x_test``); the shift test that does not wrap around crops windows of it
+        (``common.metrics.crop_shift_consistency``). None when the study has no canvas.
+      canvas_margin: S, the canvas's margin on each side of every spatial axis (0 without a canvas).
     """
 
     name: str
@@ -38,6 +43,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int = 10
+    test_canvas: np.ndarray | None = None
+    canvas_margin: int = 0
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -8,6 +8,9 @@ A config may carry a ``distributed`` section (absent or ``enabled=False``: one p
     distributed.process_id           this process's id in [0, num_processes) (-1: detect)
     distributed.cpu_collectives      CPU cross-process collectives, "gloo" (the CPU backend needs one; GPU
                                      and TPU use their own interconnect and ignore it)
+    distributed.mesh                 "auto" (default): the data mesh axis is ``AxisType.Auto`` (sharding
+                                     propagated by XLA); "explicit": ``AxisType.Explicit`` (sharding in the
+                                     types, JAX's explicit-sharding mode), the same numbers
 
 Every process runs the same command (only ``process_id`` differs); the data-parallel ``Mesh`` spans the devices
 of all processes, parameters are replicated, every global batch is split over the devices, and each process
@@ -25,6 +28,8 @@ import jax
 from jax.sharding import Sharding
 
 CPU_COLLECTIVES = ("gloo",)
+#: ``distributed.mesh``: the axis type of the data-parallel mesh.
+MESH_TYPES = ("auto", "explicit")
 
 
 def _section(config: Any) -> Any:
@@ -46,7 +51,7 @@ def validate(config: Any) -> None:
     Raises:
       ValueError: naming the field, its value and what is allowed: ``enabled`` not a bool, a
         ``coordinator_address`` that is not ``"host:port"`` with an integer port in [1, 65535], a negative
-        ``num_processes``, a ``process_id`` outside ``[-1, num_processes)``, an unknown ``cpu_collectives``.
+        ``num_processes``, a ``process_id`` outside ``[-1, num_processes)``, an unknown ``cpu_collectives`` or ``mesh``.
     """
     section = _section(config)
     if section is None:
@@ -75,6 +80,15 @@ def validate(config: Any) -> None:
         raise ValueError(
             f"config.distributed.cpu_collectives={collectives!r} is invalid; allowed: one of {list(CPU_COLLECTIVES)}"
         )
+    mesh = section.get("mesh", "auto")
+    if mesh not in MESH_TYPES:
+        raise ValueError(f"config.distributed.mesh={mesh!r} is invalid; allowed: one of {list(MESH_TYPES)}")
+
+
+def mesh_type(config: Any) -> str:
+    """The config's ``distributed.mesh`` (``MESH_TYPES``); "auto" when the section or field is missing."""
+    section = _section(config)
+    return "auto" if section is None else str(section.get("mesh", "auto"))
 
 
 def initialize(config: Any) -> None:

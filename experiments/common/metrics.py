@@ -8,6 +8,13 @@ averaged over several passes. Offsets come from ``numpy.random.default_rng((seed
 first the ``(N, num_spatial)`` offsets of shift A, then those of shift B — so the figure is
 reproducible. Accuracy under shift is the test accuracy on the shift-A inputs, averaged over the
 same passes.
+
+A circular shift moves the content that leaves one border back in at the other, which no generator of
+the data produces. ``crop_shift_consistency`` is the same test without wrap-around: when a study provides
+each test example inside a larger canvas of real content (``Dataset.test_canvas``, margin S), a shift by
+``o`` is the window of the example's size at offset ``S - o``, so every sample of a shifted input is a
+sample of the canvas. It draws the same offsets as the circular test (same seed), so the two figures
+differ only in what fills the border.
 """
 
 from __future__ import annotations
@@ -164,4 +171,88 @@ def shift_consistency(
     return {
         "shift_consistency": 100.0 * float(np.mean(consistent)),
         "shifted_test_acc": 100.0 * float(np.mean(shifted_acc)),
+    }
+
+
+def crop_shift(canvas: np.ndarray, margin: int, offsets: np.ndarray) -> np.ndarray:
+    """Shift each example by its own offsets inside its canvas, without wrap-around.
+
+    Example n becomes the window ``canvas[n, S - o_1 : S - o_1 + L_1, ...]`` (``o = offsets[n]``,
+    ``L_d = canvas.shape[1 + d] - 2 S``): the same direction as ``circular_shift`` (content moves towards
+    higher indices for ``o > 0``; wherever ``np.roll`` does not wrap, the two agree), but every sample is a
+    canvas sample.
+
+    Args:
+      canvas: ``(N, *(spatial + 2 S), C)``.
+      margin: S >= 0, the canvas margin on each side of every spatial axis.
+      offsets: int ``(N, num_spatial)`` with every entry in ``[-S, S]``.
+
+    Returns:
+      ``(N, *spatial, C)``, the same dtype as ``canvas``.
+
+    Raises:
+      ValueError: if ``offsets`` does not have shape ``(N, canvas.ndim - 2)``, an offset is outside ``[-S, S]``,
+        or a spatial axis of the canvas is not longer than ``2 S``.
+    """
+    n, nd = canvas.shape[0], canvas.ndim - 2
+    if offsets.shape != (n, nd):
+        raise ValueError(f"offsets has shape {offsets.shape}; expected (N, num_spatial) = {(n, nd)}")
+    if margin < 0 or any(size <= 2 * margin for size in canvas.shape[1:-1]):
+        raise ValueError(f"margin={margin} must be >= 0 and leave a window in the canvas {canvas.shape}")
+    if offsets.size and np.abs(offsets).max() > margin:
+        raise ValueError(f"offsets reach {np.abs(offsets).max()}, beyond the canvas margin {margin}")
+    out = canvas
+    for d in range(nd):
+        size = canvas.shape[1 + d] - 2 * margin
+        idx = margin + np.arange(size)[None, :] - offsets[:, d : d + 1]  # (N, size), inside [0, size + 2S)
+        shape = [n] + [1] * nd + [1]
+        shape[1 + d] = size
+        out = np.take_along_axis(out, idx.reshape(shape), axis=1 + d)
+    return out
+
+
+def crop_shift_consistency(
+    predict: Callable[[np.ndarray], np.ndarray],
+    canvas: np.ndarray,
+    margin: int,
+    y: np.ndarray,
+    max_shift: int,
+    passes: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Shift consistency and accuracy under shift with crops of a canvas (no wrap-around), the offsets of
+    ``shift_consistency`` with the same seed.
+
+    Args:
+      predict: maps ``(N, *spatial, C)`` inputs to int ``(N,)`` top-1 predictions.
+      canvas: ``(N, *(spatial + 2 margin), C)``, e.g. ``Dataset.test_canvas``.
+      margin: the canvas margin S (``Dataset.canvas_margin``).
+      y: int labels ``(N,)``.
+      max_shift: offsets are uniform in ``{-max_shift, ..., max_shift}``; at most ``margin``.
+      passes: number of passes averaged (>= 1).
+      seed: seed of the offsets.
+
+    Returns:
+      ``{"shift_consistency_crop": %, "shifted_test_acc_crop": %}``.
+
+    Raises:
+      ValueError: if ``max_shift`` is not in ``[0, margin]`` or ``passes < 1``.
+    """
+    if not 0 <= max_shift <= margin:
+        raise ValueError(f"shift.max_shift={max_shift} must be in [0, canvas margin {margin}]")
+    if passes < 1:
+        raise ValueError(f"shift.passes={passes} must be >= 1")
+    n, nd = canvas.shape[0], canvas.ndim - 2
+    consistent, shifted_acc = [], []
+    for p in range(passes):
+        rng = np.random.default_rng((seed, p))
+        a = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
+        b = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
+        pred_a = np.asarray(predict(crop_shift(canvas, margin, a)))
+        pred_b = np.asarray(predict(crop_shift(canvas, margin, b)))
+        consistent.append(np.mean(pred_a == pred_b))
+        shifted_acc.append(np.mean(pred_a == y))
+    return {
+        "shift_consistency_crop": 100.0 * float(np.mean(consistent)),
+        "shifted_test_acc_crop": 100.0 * float(np.mean(shifted_acc)),
     }

@@ -1,14 +1,16 @@
-r"""Summary tables and plots of a sweep, read back from its run folders.
+r"""Summary tables, statistics and plots of a sweep, read back from its run folders.
 
     python -m experiments.common.report --workdir runs/mnist1d
 
 Reads ``workdir/runs/*/{config.json, result.json | failed.json, metrics.jsonl}`` (so shards run on
 different machines merge by copying their run folders together) and writes, atomically, into
-``workdir``: ``summary.csv`` (one row per variant and train size: mean and sample std over seeds of
-the final test accuracy, shift consistency and accuracy under shift; parameters; forward FLOPs per
-example; training throughput; the reference paper's figure and our difference from it),
-``summary.md`` (the same as tables, plus checks against the paper and the failed runs) and four
-plots (``plots.py``). ``write_report`` returns the accuracy table that the sweep prints.
+``workdir``: ``summary.csv`` (one row per variant and train size: mean, sample std, 95 % t-interval and
+per-seed values of the final test accuracy, both shift consistencies and both accuracies under shift;
+parameters; forward FLOPs per example; receptive field; training throughput; the reference paper's figure
+and our difference from it), ``summary.md`` (the same as tables, the paired tests between variants with
+Holm's correction (``stats.py``), checks against the paper and the failed runs) and the plots
+(``plots.py``). Runs made before a figure existed (no ``*_crop`` keys, no ``receptive_field``) read as
+"-". ``write_report`` returns the tables that the sweep prints.
 """
 
 from __future__ import annotations
@@ -23,10 +25,17 @@ from typing import Any
 import numpy as np
 
 from experiments.common import io as _io
+from experiments.common import stats as _stats_module
 
-#: Variants the "checks" section compares when a sweep has them: poolings against the no-pooling controls.
-POOLING = ("max_pool", "avg_pool", "lp_pool")
-NO_POOLING = ("strided_conv", "none")
+#: The per-run figures summarised (result.json keys); the ``_crop`` ones are absent from runs made before the
+#: non-wrapping shift test existed, and are then left out.
+METRICS = ("test_acc", "shift_consistency", "shifted_test_acc", "shift_consistency_crop", "shifted_test_acc_crop")
+#: The metrics tested between variants (one Holm family per metric and train size), with their headings.
+TESTED = {
+    "test_acc": "final test accuracy",
+    "shift_consistency": "shift consistency, circular shifts",
+    "shift_consistency_crop": "shift consistency, crops of a longer canvas (no wrap-around)",
+}
 
 
 def load_runs(workdir: str | Path) -> list[dict[str, Any]]:
@@ -93,71 +102,100 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
+def per_seed(runs: list[dict[str, Any]], key: str) -> dict[tuple[str, int], dict[int, float]]:
+    """The finished runs' ``result[key]`` per cell and seed: ``{(variant, train_size): {seed: value}}``.
+
+    Runs whose result.json lacks ``key`` (older runs, before that figure existed) are left out.
+    """
+    out: dict[tuple[str, int], dict[int, float]] = {}
+    for run in runs:
+        if run["status"] != "ok":
+            continue
+        value = run["result"]["final"][key] if key in ("test_acc", "train_acc") else run["result"].get(key)
+        if value is not None:
+            out.setdefault((run["variant"], run["train_size"]), {})[run["seed"]] = float(value)
+    return out
+
+
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (variant, train size) with mean and sample std (ddof=1) over the finished seeds.
+    """One row per (variant, train size): mean, sample std (ddof=1), 95 % t-interval and per-seed values.
 
     Args:
       runs: as returned by ``load_runs``.
 
     Returns:
       Rows ordered by train size, then variant (in ``variant_order`` order), with keys
-      ``variant``, ``train_size``, ``seeds_ok``, ``seeds_failed``, ``seeds_incomplete``,
-      ``test_acc_mean``/``_std``, ``paper_test_acc``, ``diff_vs_paper``, ``train_acc_mean``,
-      ``shift_consistency_mean``/``_std``, ``shifted_test_acc_mean``/``_std``, ``num_params``,
-      ``flops_per_example``, ``examples_per_s``.
+      ``variant``, ``train_size``, ``seeds_ok``, ``seeds_failed``, ``seeds_incomplete``, for each of
+      ``METRICS`` ``<metric>_mean``/``_std``/``_ci_low``/``_ci_high`` (NaN when no run has the figure) and
+      ``<metric>_per_seed`` (text ``"s0=78.10 s1=..."``), ``paper_test_acc``, ``diff_vs_paper``,
+      ``train_acc_mean``, ``num_params``, ``flops_per_example``, ``receptive_field`` (from result.json,
+      None when absent) and ``examples_per_s``.
     """
     cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for run in runs:
         cells.setdefault((run["variant"], run["train_size"]), []).append(run)
     order = {v: i for i, v in enumerate(variant_order(runs))}
+    values = {key: per_seed(runs, key) for key in (*METRICS, "train_acc")}
     rows = []
-    for (variant, size), group in sorted(
-        cells.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 99))
-    ):
+    for (variant, size), group in sorted(cells.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 99))):
         ok = [r["result"] for r in group if r["status"] == "ok"]
-        acc = _stats([r["final"]["test_acc"] for r in ok])
-        paper = reference_value(group[0]["config"], variant, size)
-        row = {
+        row: dict[str, Any] = {
             "variant": variant,
             "train_size": size,
             "seeds_ok": len(ok),
             "seeds_failed": sum(r["status"] == "failed" for r in group),
             "seeds_incomplete": sum(r["status"] == "incomplete" for r in group),
-            "test_acc_mean": acc[0],
-            "test_acc_std": acc[1],
-            "paper_test_acc": paper,
-            "diff_vs_paper": acc[0] - paper,
-            "train_acc_mean": _stats([r["final"]["train_acc"] for r in ok])[0],
         }
-        for key in ("shift_consistency", "shifted_test_acc"):
-            row[f"{key}_mean"], row[f"{key}_std"] = _stats([r[key] for r in ok])
+        for key in METRICS:
+            seeds = values[key].get((variant, size), {})
+            mean, low, high = _stats_module.t_interval(list(seeds.values()))
+            row[f"{key}_mean"], row[f"{key}_std"] = mean, _stats(list(seeds.values()))[1]
+            row[f"{key}_ci_low"], row[f"{key}_ci_high"] = low, high
+            row[f"{key}_per_seed"] = " ".join(f"s{s}={v:.2f}" for s, v in sorted(seeds.items()))
+        row["paper_test_acc"] = reference_value(group[0]["config"], variant, size)
+        row["diff_vs_paper"] = row["test_acc_mean"] - row["paper_test_acc"]
+        row["train_acc_mean"] = _stats(list(values["train_acc"].get((variant, size), {}).values()))[0]
         row["num_params"] = ok[0]["num_params"] if ok else float("nan")
         row["flops_per_example"] = ok[0]["flops_per_example"] if ok else float("nan")
+        row["receptive_field"] = ok[0].get("receptive_field") if ok else None
         row["examples_per_s"] = _stats([r["timing"]["train_examples_per_s"] for r in ok])[0]
         rows.append(row)
     return rows
 
 
 def _pm(mean: float, std: float) -> str:
-    return "—" if math.isnan(mean) else f"{mean:.1f} ± {std:.1f}"
+    return "-" if math.isnan(mean) else f"{mean:.1f} ± {std:.1f}"
 
 
-def _num(value: float, fmt: str = "{:.1f}") -> str:
-    return (
-        "—"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else fmt.format(value)
-    )
+def _ci(row: dict[str, Any], key: str) -> str:
+    """``mean [low, high]`` of ``key`` in a row, "-" when no run has the figure."""
+    mean, low, high = row[f"{key}_mean"], row[f"{key}_ci_low"], row[f"{key}_ci_high"]
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.1f}" if math.isnan(low) else f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def _rf(value: Any) -> str:
+    """A receptive field as written in result.json (an int, or a list per spatial axis), "-" when absent."""
+    if value is None:
+        return "-"
+    return "x".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def accuracy_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table: variants x train sizes, "mean ± std [paper]" of the final test accuracy
-    (%)."""
+    """Markdown table: variants x train sizes, "mean [95 % CI] {paper}" of the final test accuracy (%), with
+    parameters, kFLOPs per example and receptive field per variant."""
     sizes = sorted({r["train_size"] for r in rows})
     variants = list(dict.fromkeys(r["variant"] for r in rows))  # rows come in ``variant_order``
     cell = {(r["variant"], r["train_size"]): r for r in rows}
-    head = "| variant | params | kFLOPs/example | " + " | ".join(f"n={s}" for s in sizes) + " |"
-    lines = [head, "|" + "---|" * (3 + len(sizes))]
+    head = "| variant | params | kFLOPs/example | receptive field | " + " | ".join(f"n={s}" for s in sizes) + " |"
+    lines = [head, "|" + "---|" * (4 + len(sizes))]
     for v in variants:
         any_row = next(r for r in rows if r["variant"] == v)
         cols = []
@@ -166,71 +204,64 @@ def accuracy_table(rows: list[dict[str, Any]]) -> str:
             if r is None:
                 cols.append("")
                 continue
-            text = _pm(r["test_acc_mean"], r["test_acc_std"])
+            text = _ci(r, "test_acc")
             if not math.isnan(r["paper_test_acc"]):
-                text += f" [{r['paper_test_acc']:.1f}]"
+                text += f" {{{r['paper_test_acc']:.1f}}}"
             if r["seeds_failed"] or r["seeds_incomplete"]:
                 text += f" ({r['seeds_ok']} ok, {r['seeds_failed']} failed)"
             cols.append(text)
         lines.append(
-            f"| {v} | {_num(any_row['num_params'], '{:.0f}')} | "
-            f"{_num(any_row['flops_per_example'] / 1e3)} | " + " | ".join(cols) + " |"
+            f"| {v} | {_num(any_row['num_params'], '{:.0f}')} | {_num(any_row['flops_per_example'] / 1e3)} | "
+            f"{_rf(any_row['receptive_field'])} | " + " | ".join(cols) + " |"
         )
     return "\n".join(lines)
 
 
 def shift_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of shift consistency, accuracy under shift and throughput per cell."""
+    """Markdown table per cell: seeds, accuracy, both shift consistencies and both accuracies under shift
+    (mean [95 % CI]), and throughput."""
     lines = [
-        "| variant | n | seeds | test acc | shift consistency | acc under shift "
-        "| train examples/s |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | n | seeds | test acc | shift consistency (circular) | shift consistency (crop) "
+        "| acc under shift (circular) | acc under shift (crop) | train examples/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['variant']} | {r['train_size']} | {r['seeds_ok']} | "
-            f"{_pm(r['test_acc_mean'], r['test_acc_std'])} | "
-            f"{_pm(r['shift_consistency_mean'], r['shift_consistency_std'])} | "
-            f"{_pm(r['shifted_test_acc_mean'], r['shifted_test_acc_std'])} | "
+            f"| {r['variant']} | {r['train_size']} | {r['seeds_ok']} | {_ci(r, 'test_acc')} | "
+            f"{_ci(r, 'shift_consistency')} | {_ci(r, 'shift_consistency_crop')} | "
+            f"{_ci(r, 'shifted_test_acc')} | {_ci(r, 'shifted_test_acc_crop')} | "
             f"{_num(r['examples_per_s'], '{:.0f}')} |"
         )
     return "\n".join(lines)
 
 
+def seed_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of the per-seed final test accuracies (%) of every cell."""
+    lines = ["| variant | n | per-seed test accuracy |", "|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['train_size']} | {r['test_acc_per_seed'] or '-'} |" for r in rows]
+    return "\n".join(lines)
+
+
 def checks(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain-language comparisons: pooling margin over strided_conv/none, and the largest paper
-    deviation."""
+    """Plain-language checks against the reference: the largest |ours - paper| per train size."""
     out = []
     for size in sorted({r["train_size"] for r in rows}):
-        cell = {r["variant"]: r["test_acc_mean"] for r in rows if r["train_size"] == size}
-        pool = [cell[v] for v in POOLING if v in cell]
-        other = [cell[v] for v in NO_POOLING if v in cell]
-        if pool and other:
-            out.append(
-                f"n={size}: worst pooling variant minus best of strided_conv/none = "
-                f"{min(pool) - max(other):+.1f} points"
-            )
-        diffs = [
-            abs(r["diff_vs_paper"])
-            for r in rows
-            if r["train_size"] == size and not math.isnan(r["diff_vs_paper"])
-        ]
+        diffs = [abs(r["diff_vs_paper"]) for r in rows if r["train_size"] == size]
+        diffs = [d for d in diffs if not math.isnan(d)]
         if diffs:
-            out.append(
-                f"n={size}: largest |ours - paper| = {max(diffs):.1f} points "
-                f"over {len(diffs)} cells"
-            )
+            out.append(f"n={size}: largest |ours - paper| = {max(diffs):.1f} points over {len(diffs)} cells")
     return out
 
 
 def write_report(workdir: str | Path) -> str:
-    """Write summary.csv, summary.md and the plots into ``workdir``; return the accuracy table.
+    """Write summary.csv, summary.md and the plots into ``workdir``; return the table the sweep prints.
 
     Args:
       workdir: a sweep folder (holding ``runs/``).
 
     Returns:
-      The markdown accuracy table (empty-state text when no run folder exists).
+      The accuracy table (mean and 95 % CI) and the shift table (both shift tests), as markdown text
+      (empty-state text when no run folder exists).
     """
     from experiments.common import plots
 
@@ -250,26 +281,38 @@ def write_report(workdir: str | Path) -> str:
     md = [
         "# Downsampling ablation: summary",
         "",
-        "Final test accuracy (%), mean ± sample std over seeds"
-        + (f"; [reference: {ref}]" if ref else ""),
+        "Final test accuracy (%), mean [95 % t-interval over seeds]" + (f"; {{reference: {ref}}}" if ref else ""),
         "",
         table,
         "",
         "## Shift consistency and throughput",
         "",
+        "mean [95 % t-interval]; circular: np.roll by up to max_shift (content wraps around); crop: windows of a "
+        "longer test canvas at the same offsets (nothing wraps; '-' when the run has no canvas).",
+        "",
         shift_table(rows),
         "",
+        "## Per-seed values",
+        "",
+        seed_table(rows),
+        "",
+        "## Paired tests",
+        "",
+        _stats_module.STATS_NOTE,
+        "",
     ]
+    for key, title in TESTED.items():
+        tests = _stats_module.contrast_rows(per_seed(runs, key), variant_order(runs), key)
+        if tests:
+            md += [f"### {title[0].upper()}{title[1:]}", "", _stats_module.contrast_table(tests), ""]
     md += ["## Checks", ""] + [f"- {c}" for c in checks(rows)] + [""]
     if failed:
         md += ["## Failed runs", ""] + failed + [""]
-    md += ["## Plots", ""] + [
-        f"![{name}]({name})" for name in plots.write_plots(workdir, runs, rows)
-    ]
+    md += ["## Plots", ""] + [f"![{name}]({name})" for name in plots.write_plots(workdir, runs, rows)]
     _io.atomic_write_text(workdir / "summary.md", "\n".join(md) + "\n")
     return (
-        "Final test accuracy (%), mean ± std over seeds [paper]\n" + table
-        + "\n\nShift consistency (%) and throughput\n" + shift_table(rows)
+        "Final test accuracy (%), mean [95 % CI over seeds] {paper}\n" + table
+        + "\n\nShift consistency (%), circular and crop (no wrap-around), and throughput\n" + shift_table(rows)
     )
 
 

@@ -3,7 +3,8 @@ order.
 
 A study describes one optimizer step as ``StepFunctions`` (initial state, a traceable step, the eval-mode
 forward pass); ``compiled_functions`` turns them into jitted functions whose shardings put the state on
-every device (replicated) and split each batch over a one-axis ``Mesh`` (``"data"``), and caches them, so
+every device (replicated) and split each batch over a one-axis ``Mesh`` (``"data"``; ``AxisType.Auto``, or
+``AxisType.Explicit`` with ``config.distributed.mesh = "explicit"``), and caches them, so
 two runs in one process that differ only in seed (or train size) share the compiled code and a sweep
 compiles each variant once. ``batch_indices`` is the data order: a pure function of (seed, step).
 """
@@ -18,10 +19,10 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from experiments.common.distributed import process_rows
+from experiments.common.distributed import mesh_type, process_rows
 from experiments.common.metrics import loss_and_correct_sums
 
 
@@ -77,10 +78,12 @@ def _placer(sharding: NamedSharding, axis: int, size: int) -> Callable[[np.ndarr
     return put
 
 
-def data_mesh(devices: Sequence[Any]) -> Mesh:
+def data_mesh(devices: Sequence[Any], explicit: bool = False) -> Mesh:
     """A 1-D ``data`` mesh over ``devices``, ordered by process so that each process's devices hold one
-    contiguous block of batch rows (what ``process_rows`` and multi-host data loading assume)."""
-    return Mesh(np.asarray(sorted(devices, key=lambda d: (d.process_index, d.id))), ("data",))
+    contiguous block of batch rows (what ``process_rows`` and multi-host data loading assume); its axis is
+    ``AxisType.Explicit`` if ``explicit``, else ``AxisType.Auto``."""
+    ordered = np.asarray(sorted(devices, key=lambda d: (d.process_index, d.id)))
+    return Mesh(ordered, ("data",), axis_types=(AxisType.Explicit if explicit else AxisType.Auto,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,21 +91,34 @@ class StepShardings:
     """Shardings of a data-parallel run on a one-axis ``data`` mesh.
 
     Attributes:
+      mesh: the ``data`` mesh.
       replicated: parameters, optimizer state and scalars (a copy on every device).
       chunk: training chunks ``(steps, batch, ...)``, batch rows split over the devices.
       eval: evaluation batches ``(batch, ...)``, rows split over the devices.
     """
 
+    mesh: Mesh
     replicated: NamedSharding
     chunk: NamedSharding
     eval: NamedSharding
 
 
-def step_shardings(devices: Sequence[Any]) -> StepShardings:
-    """The :class:`StepShardings` of :func:`data_mesh` over ``devices``."""
-    mesh = data_mesh(devices)
-    return StepShardings(NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data")),
+def step_shardings(devices: Sequence[Any], explicit: bool = False) -> StepShardings:
+    """The :class:`StepShardings` of :func:`data_mesh` over ``devices`` (``explicit``: as there)."""
+    mesh = data_mesh(devices, explicit)
+    return StepShardings(mesh, NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data")),
                          NamedSharding(mesh, P("data")))
+
+
+def _in_mesh(fn: Callable[..., Any], mesh: Mesh) -> Callable[..., Any]:
+    """``fn`` called with ``mesh`` as the current mesh (``jax.set_mesh``), as explicit sharding needs when it
+    traces."""
+
+    def call(*args: Any) -> Any:
+        with jax.set_mesh(mesh):
+            return fn(*args)
+
+    return call
 
 
 def cache_key(config: ml_collections.ConfigDict, num_classes: int, example_shape: Sequence[int],
@@ -181,11 +197,12 @@ def compiled_functions(
     Returns:
       A ``Compiled``; the same object for configs equal in the fields above and in ``study.step_key``.
     """
-    key = cache_key(config, num_classes, example_shape, devices, study.name, *study.step_key(config))
+    explicit = mesh_type(config) == "explicit"
+    key = cache_key(config, num_classes, example_shape, devices, study.name, explicit, *study.step_key(config))
     if key in _CACHE:
         return _CACHE[key]
     fns = study.build_steps(config, num_classes, tuple(example_shape))
-    sh = step_shardings(devices)
+    sh = step_shardings(devices, explicit)
     if fns.scan:
         def chunk(state: Any, xs: jax.Array, ys: jax.Array) -> tuple[Any, jax.Array]:
             return jax.lax.scan(lambda s, b: fns.step(s, *b), state, (xs, ys))
@@ -204,10 +221,11 @@ def compiled_functions(
     compiled = Compiled(
         apply=fns.apply,
         init=lambda seed: jax.device_put(fns.init(seed), sh.replicated),
-        train_chunk=train_chunk,
-        eval_sums=jax.jit(eval_sums, in_shardings=(sh.replicated, sh.eval, sh.eval, sh.eval),
-                          out_shardings=sh.replicated),
-        predict=jax.jit(predict, in_shardings=(sh.replicated, sh.eval), out_shardings=sh.replicated),
+        train_chunk=_in_mesh(train_chunk, sh.mesh),
+        eval_sums=_in_mesh(jax.jit(eval_sums, in_shardings=(sh.replicated, sh.eval, sh.eval, sh.eval),
+                                   out_shardings=sh.replicated), sh.mesh),
+        predict=_in_mesh(jax.jit(predict, in_shardings=(sh.replicated, sh.eval), out_shardings=sh.replicated),
+                         sh.mesh),
         put_batch=_placer(sh.chunk, 1, config.batch_size),
         put_eval=_placer(sh.eval, 0, config.eval_batch_size),
         batch_rows=process_rows(sh.chunk, (1, config.batch_size), 1),

@@ -52,7 +52,7 @@ from experiments.common import distributed as _distributed
 from experiments.common import io as _io
 from experiments.common import runfolder
 from experiments.common.data import Dataset
-from experiments.common.metrics import count_params, flops_per_example, shift_consistency
+from experiments.common.metrics import count_params, crop_shift_consistency, flops_per_example, shift_consistency
 from experiments.common.steps import Compiled, batch_indices, compiled_functions
 from experiments.common.study import Study
 
@@ -124,7 +124,9 @@ def train_and_evaluate(
     Returns:
       The contents of ``result.json``: ``final`` (the last eval record), ``num_params``,
       ``flops_per_example`` (forward pass, XLA cost analysis), ``shift_consistency`` and
-      ``shifted_test_acc`` (percent), ``num_devices`` (the data-parallel devices of all processes),
+      ``shifted_test_acc`` (percent, circular shifts), ``shift_consistency_crop`` and ``shifted_test_acc_crop``
+      (percent, crops of ``data.test_canvas``; only when the study's dataset has a canvas),
+      ``num_devices`` (the data-parallel devices of all processes),
       and ``timing`` (wall-clock figures, the only fields that vary between identical runs).
 
     Raises:
@@ -262,6 +264,10 @@ def _train(
         config.shift.passes,
         config.shift.seed,
     )
+    if data.test_canvas is not None:  # the same offsets, cropped from the canvas: nothing wraps around
+        shift.update(crop_shift_consistency(lambda x: _predict(fns, params, x), data.test_canvas,
+                                            data.canvas_margin, data.y_test, config.shift.max_shift,
+                                            config.shift.passes, config.shift.seed))  # fmt: skip
     steady = (
         (chunk_times[1:], chunk_examples[1:])
         if len(chunk_times) > 1

@@ -209,10 +209,10 @@ def load_digits_canvas(data: Any, *, seed: int = 0) -> Dataset:
       seed: the run's seed; not used (split and positions are fixed for every seed).
 
     Returns:
-      A ``Dataset`` named "digits_canvas" with ``x`` of shape ``(N, canvas_size, canvas_size, 1)``. When
-      ``Dataset`` has a ``test_canvas`` field it also carries the test digits on the canvas enlarged by
-      ``data.margin`` on each side, ``(N_test, canvas_size + 2 * margin, canvas_size + 2 * margin, 1)``, whose
-      centre crop is ``x_test`` (``canvas.shifted_crop`` shifts it); ``digits_test_canvas`` returns it too.
+      A ``Dataset`` named "digits_canvas" with ``x`` of shape ``(N, canvas_size, canvas_size, 1)``, and as
+      ``test_canvas`` the test digits on the canvas enlarged by ``canvas_margin = data.margin`` on each side,
+      ``(N_test, canvas_size + 2 * margin, canvas_size + 2 * margin, 1)``, whose centre crop is ``x_test``
+      (``metrics.crop_shift`` and ``canvas.shifted_crop`` shift it; ``digits_test_canvas`` returns it too).
 
     Raises:
       ValueError: for sizes beyond the 5000 digits, or a canvas too small for the margin.
@@ -220,8 +220,7 @@ def load_digits_canvas(data: Any, *, seed: int = 0) -> Dataset:
     test_canvas, y_test, x_train, y_train = _canvases(data)
     m, size = data.margin, data.canvas_size
     x_test = test_canvas[:, m : m + size, m : m + size]
-    extra = {"test_canvas": test_canvas} if "test_canvas" in {f.name for f in dataclasses.fields(Dataset)} else {}
-    return Dataset("digits_canvas", x_train, y_train, x_test, y_test, **extra)
+    return Dataset("digits_canvas", x_train, y_train, x_test, y_test, test_canvas=test_canvas, canvas_margin=m)
 
 
 def digits_test_canvas(data: Any) -> np.ndarray:
@@ -285,5 +284,15 @@ def load_dataset(data: Any, *, seed: int = 0) -> Dataset:
 
 
 def load_data(config: ml_collections.ConfigDict) -> Dataset:
-    """The study's ``Study.load_data``: ``load_dataset(config.data, seed=config.seed)``."""
-    return load_dataset(config.data, seed=config.seed)
+    """The study's ``Study.load_data``: ``load_dataset(config.data, seed=config.seed)``, and for MNIST-1D the
+    test set's canvases for the shift test without wrap-around (``mnist1d_canvas.test_canvas``, margin
+    ``config.shift.max_shift``; its centre is ``x_test`` exactly)."""
+    data = load_dataset(config.data, seed=config.seed)
+    if config.data.name != "mnist1d":
+        return data
+    from experiments.downsampling import mnist1d_canvas
+
+    d, margin = config.data, int(config.shift.max_shift)
+    total = d.pool_size if d.get("recipe", "pool") == "pool" else d.train_size + d.test_size
+    canvas = mnist1d_canvas.test_canvas(total, d.generator_seed, d.test_size, margin, d.cache_dir)
+    return dataclasses.replace(data, test_canvas=canvas, canvas_margin=margin)

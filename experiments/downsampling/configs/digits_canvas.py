@@ -22,12 +22,12 @@ seeds are paired across variants and sizes: a seed fixes the initial weights and
 Shift test: ``shift.max_shift`` = 4 = ``data.margin`` (validation refuses a larger shift). A test digit shifted
 by (a, b), |a|, |b| <= 4, moves to a corner in 0..12, inside the canvas and at a position the training digits
 occupy, so no digit pixel leaves the input and the shifted input stays in the training distribution. The
-test set also exists on a 48x48 canvas (the margin added on each side, ``digits_test_canvas``; carried as
-``Dataset.test_canvas`` where the dataset has that field): a shifted input is its crop at (4 - a, 4 - b)
-(``canvas.shifted_crop``). Because the test ink keeps 4 zero pixels to every border, the common circular
-shift (``metrics.circular_shift``) moves only zeros across the border and gives exactly that crop
-(tests/experiments/downsampling/test_canvas.py checks both on the real test set and on hand-made digits),
-so the shift consistency reported here never wraps content.
+test set also exists on a 48x48 canvas (the margin added on each side; ``Dataset.test_canvas`` with
+``canvas_margin`` = 4): a shifted input is its crop at (4 - a, 4 - b) (``metrics.crop_shift``, the trainer's
+``shift_consistency_crop``). Because the test ink keeps 4 zero pixels to every border, the circular shift
+(``metrics.circular_shift``, ``shift_consistency``) moves only zeros across the border and gives exactly that
+crop, so here the two figures are equal (tests/experiments/downsampling/test_canvas.py checks the crops on
+the real test set and on hand-made digits) and neither wraps content.
 
 Net (``model.name = "cnn2d"``): two stages of [conv3x3 (pad 1) -> ReLU -> down] with 4 and 8 channels
 (``model.convs_per_stage = 1``), then the 8-channel map flattened in (h, w, c) order into a dense layer

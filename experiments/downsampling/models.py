@@ -53,6 +53,8 @@ EXTRA_CONV_STRIDE = {"learned_conv": 2, "convpool": 1}
 DOWN_KERNEL = 3
 #: ``model.pooling``: which library's pooling the downsampling layers use.
 POOLINGS = ("jaxpool", "flax")
+#: ``model.head`` of ``CNN2D``: global average then dense, or flatten then dense (as ``CNN1D``).
+HEADS = ("gap", "flatten")
 #: ``model.dtype``: compute dtypes (parameters stay float32).
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -207,19 +209,25 @@ class CNN1D(nn.Module):
 
 
 class CNN2D(nn.Module):
-    """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down], then global mean and
-    a dense head. ``down`` as ``CNN1D``'s (``learned_conv``/``convpool``: a third 3x3 conv + ReLU first).
+    """A small 2-D CNN: per stage [conv3x3 -> ReLU -> conv3x3 -> ReLU -> down] (or one conv per stage),
+    then a dense head on the global mean (``head="gap"``) or on the flattened feature map
+    (``head="flatten"``). ``down`` as ``CNN1D``'s (``learned_conv``/``convpool``: one more 3x3 conv + ReLU first).
 
     Attributes:
-      downsample: one of ``VARIANTS`` (``strided_conv``: the second conv of each stage has stride
+      downsample: one of ``VARIANTS`` (``strided_conv``: the last conv of each stage has stride
         2).
       widths: channels per stage, e.g. ``(16, 32)``; the number of stages is its length.
       num_classes: logits (10).
       lp_norm, blur_filter_size: parameters of ``lp_pool`` and ``blur_pool``.
       dtype, pooling: as ``CNN1D``.
+      head: one of ``HEADS``. ``"gap"`` (default): a mean over H and W, so the head has
+        ``widths[-1] * num_classes + num_classes`` parameters for every variant and the net is
+        nearly shift-invariant by construction. ``"flatten"``: the final ``(h, w, c)`` map flattened
+        in that order, as ``CNN1D``'s head; ``h * w * widths[-1] * num_classes + num_classes``
+        parameters, a position-specific read-out that grows with the map a variant leaves.
+      convs_per_stage: 2 (default) or 1 (``[conv3x3 -> ReLU -> down]`` per stage, for CPU budgets).
 
-    Input ``(B, H, W, 1)`` float; output float32 logits ``(B, num_classes)``. The global average (a
-    mean over H and W) makes the head the same size for every variant.
+    Input ``(B, H, W, 1)`` float; output float32 logits ``(B, num_classes)``.
     """
 
     downsample: str
@@ -229,20 +237,27 @@ class CNN2D(nn.Module):
     blur_filter_size: int = 4
     dtype: str = "float32"
     pooling: str = "jaxpool"
+    head: str = "gap"
+    convs_per_stage: int = 2
 
     @nn.compact
     def __call__(self, x: jax.Array, features_only: bool = False) -> jax.Array:
-        """Logits ``(B, num_classes)``; with ``features_only``, the map the head averages ``(B, H', W', C)``."""
+        """Logits ``(B, num_classes)``; with ``features_only``, the map the head reads ``(B, H', W', C)``."""
+        if self.head not in HEADS:
+            raise ValueError(f"CNN2D.head={self.head!r} is not one of {list(HEADS)}")
+        if self.convs_per_stage not in (1, 2):
+            raise ValueError(f"CNN2D.convs_per_stage={self.convs_per_stage!r} is not 1 or 2")
         v = self.downsample
         stride = 2 if v == "strided_conv" else 1
         dtype = DTYPES[self.dtype]
         down = downsample_layers(v, 2, self.lp_norm, self.blur_filter_size, self.pooling)
-        n = len(self.widths)
-        dilations = matched_dilations([(3, 3)] * n) if v == "none_dilated" else (1,) * (2 * n)
+        n, c = len(self.widths), self.convs_per_stage
+        dilations = matched_dilations([(3,) * c] * n) if v == "none_dilated" else (1,) * (c * n)
         for i, width in enumerate(self.widths):
-            d1, d2 = dilations[2 * i : 2 * i + 2]
-            x = nn.relu(Conv(width, 3, 1, d1, dtype, dilation=d1)(x))
-            x = nn.relu(Conv(width, 3, stride, d2, dtype, dilation=d2)(x))
+            stage = dilations[c * i : c * i + c]
+            if c == 2:
+                x = nn.relu(Conv(width, 3, 1, stage[0], dtype, dilation=stage[0])(x))
+            x = nn.relu(Conv(width, 3, stride, stage[-1], dtype, dilation=stage[-1])(x))
             if v in EXTRA_CONV_STRIDE:
                 x = nn.relu(Conv(width, DOWN_KERNEL, EXTRA_CONV_STRIDE[v], DOWN_KERNEL // 2, dtype)(x))
             for layer in down:
@@ -251,7 +266,7 @@ class CNN2D(nn.Module):
             x = readout(x, 2**n)
         if features_only:
             return x
-        x = jnp.mean(x, axis=(1, 2))
+        x = jnp.mean(x, axis=(1, 2)) if self.head == "gap" else x.reshape(x.shape[0], -1)
         return torch_dense(self.num_classes, x.shape[-1], dtype)(x).astype(jnp.float32)
 
 
@@ -303,14 +318,15 @@ def create_model(model: Any, num_classes: int) -> nn.Module:
 
     Args:
       model: the ``model`` ConfigDict (``name`` in ``MODELS``, ``downsample`` and the model's
-        fields; optional ``dtype`` and ``pooling``, default "float32" and "jaxpool").
+        fields; optional ``dtype`` and ``pooling``, default "float32" and "jaxpool"; ``cnn2d``'s optional
+        ``head`` and ``convs_per_stage``, default "gap" and 2).
       num_classes: number of output logits.
 
     Returns:
       An unbound Flax module.
 
     Raises:
-      ValueError: for an unknown ``model.name`` or ``model.downsample``.
+      ValueError: for an unknown ``model.name``, ``model.downsample`` or ``model.head``.
     """
     if model.downsample not in VARIANTS:
         raise ValueError(f"model.downsample={model.downsample!r} is not one of {list(VARIANTS)}")
@@ -330,5 +346,9 @@ def create_model(model: Any, num_classes: int) -> nn.Module:
             **common,
         )
     if model.name == "cnn2d":
-        return CNN2D(model.downsample, widths=tuple(model.widths), **common)
+        head = model.get("head", "gap")
+        if head not in HEADS:
+            raise ValueError(f"model.head={head!r} is not one of {list(HEADS)}")
+        return CNN2D(model.downsample, widths=tuple(model.widths), head=head,
+                     convs_per_stage=model.get("convs_per_stage", 2), **common)
     raise ValueError(f"model.name={model.name!r} is not one of {list(MODELS)}")

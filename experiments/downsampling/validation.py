@@ -12,10 +12,12 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.common.config import check_training, need, positive_int
+from experiments.downsampling.canvas import check_canvas
 from experiments.downsampling.input_pipeline import LOADERS, RECIPES, TRAIN_DRAWS
-from experiments.downsampling.models import DTYPES, MODELS, POOLINGS, VARIANTS, stage_output_spatial
+from experiments.downsampling.models import DTYPES, HEADS, MODELS, POOLINGS, VARIANTS, stage_output_spatial
 
-#: Spatial input shape of each dataset (one example, without the channel axis).
+#: Spatial input shape of each fixed-size dataset (one example, without the channel axis); "digits_canvas"
+#: is ``data.canvas_size`` squared.
 INPUT_SPATIAL = {"mnist1d": (40,), "mnist": (28, 28)}
 OPTIMIZERS = ("adam", "sgd")
 
@@ -33,7 +35,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
       ValueError: naming the field, its value and the allowed values, for the first problem found
         (unknown dataset/model/variant/optimizer name, non-positive sizes, a checkpoint interval
         that is not a multiple of the eval interval, a batch that does not divide over the devices,
-        more downsampling stages than the input allows, bad shift-metric settings).
+        more downsampling stages than the input allows, bad shift-metric settings, a canvas too small for its
+        margin or a shift larger than the margin).
       KeyError/AttributeError: if a required field is missing altogether.
     """
     data, model = config.data, config.model
@@ -60,7 +63,17 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
         recipe, draw = data.get("recipe", "pool"), data.get("train_draw", "first")
         need(recipe in RECIPES, "data.recipe", recipe, f"one of {list(RECIPES)}")
         need(draw in TRAIN_DRAWS, "data.train_draw", draw, f"one of {list(TRAIN_DRAWS)}")
-    spatial = INPUT_SPATIAL[data.name]
+    if data.name == "digits_canvas":
+        check_canvas(data.canvas_size, data.margin)
+        need(
+            config.shift.max_shift <= data.margin,
+            "shift.max_shift",
+            config.shift.max_shift,
+            f"at most data.margin={data.margin} (a larger shift would move digit pixels off the canvas)",
+        )
+        spatial = (data.canvas_size,) * 2
+    else:
+        spatial = INPUT_SPATIAL[data.name]
     if model.name == "cnn1d":
         need(len(spatial) == 1, "model.name", model.name, "cnn2d for 2-D data")
         positive_int(config, "model.num_stages")
@@ -76,6 +89,10 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
             model.widths,
             "a non-empty tuple of positive ints",
         )
+        head = model.get("head", "gap")
+        need(head in HEADS, "model.head", head, f"one of {list(HEADS)}")
+        convs = model.get("convs_per_stage", 2)
+        need(convs in (1, 2) and not isinstance(convs, bool), "model.convs_per_stage", convs, "1 or 2")
         stages, stage_field, k = len(model.widths), "model.widths (its length)", 3
     _check_stages(model, spatial, stages, stage_field, k)
 

@@ -60,12 +60,19 @@ class Compiled:
     eval_batch_size: int
     features: Callable[..., Any] | None = None
     _flops: float | None = None
+    _receptive_field: tuple[int, ...] | None = None
 
     def flops(self, compute: Callable[[], float]) -> float:
         """FLOPs per example, computed once per cache entry by ``compute``."""
         if self._flops is None:
             self._flops = compute()
         return self._flops
+
+    def receptive_field(self, compute: Callable[[], tuple[int, ...]]) -> tuple[int, ...]:
+        """The receptive field (an architecture property), computed once per cache entry by ``compute``."""
+        if self._receptive_field is None:
+            self._receptive_field = tuple(compute())
+        return self._receptive_field
 
 
 _CACHE: dict[str, Compiled] = {}

@@ -300,5 +300,5 @@ def _receptive_field(fns: Compiled, params: Any, input_shape: tuple[int, ...]) -
     """``{"receptive_field": int (1-D) or list (N-d)}``, or ``{}`` when the study gives no ``features``."""
     if fns.features is None:
         return {}
-    rf = _metrics.receptive_field(fns.features, params, tuple(input_shape))
+    rf = fns.receptive_field(lambda: _metrics.receptive_field(fns.features, params, tuple(input_shape)))
     return {"receptive_field": rf[0] if len(rf) == 1 else list(rf)}

@@ -41,6 +41,8 @@ class Kernels:
         ``lax.reduce_window``.
       large_scan: how the large-window scheme runs its within-block scans: "associative"
         (``lax.associative_scan``) or "sequential" (``lax.scan`` over the window offsets).
+      stride_block_windows: a strided large window (dilation 1) that is at most this many blocks of
+        ``gcd(window, stride)`` positions is reduced per block then per window (``_stride_blocks``) instead.
     """
 
     max_group_window: int
@@ -49,6 +51,7 @@ class Kernels:
     sum_reduce_window_1d: bool
     extreme_reduce_window_padded_1d: bool
     large_scan: str = "associative"
+    stride_block_windows: int = 8
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").

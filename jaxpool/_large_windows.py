@@ -34,6 +34,7 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
+from jaxpool import _stride_blocks as _blocks
 from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry
 
@@ -176,6 +177,8 @@ def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int) -> Array:
 
 def sum_pass(x: Array, a: AxisGeometry) -> Array:
     """Window sums along one axis (padding contributes zero)."""
+    if _blocks.applies(a):
+        return _blocks.sum_pass(x, a)
     z = _resize(x, a.axis, a.low, a.low + a.size, 0)
     s = _all_window_sums(z, a.axis, a.window, a.dilation, _starts(a))
     return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
@@ -184,6 +187,8 @@ def sum_pass(x: Array, a: AxisGeometry) -> Array:
 def sum_scatter(ct: Array, a: AxisGeometry) -> Array:
     """Transpose of :func:`sum_pass`: input ``p`` receives ``sum_k C[p + low - k * dilation]`` where ``C`` is
     the cotangent per window start — itself a window sum over ``C`` shifted by the window's extent."""
+    if _blocks.applies(a):
+        return _blocks.sum_scatter(ct, a)
     span = (a.window - 1) * a.dilation
     c = _resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
     s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size)
@@ -211,6 +216,8 @@ def extreme_pass(x: Array, a: AxisGeometry, identity: Array, take_max: bool,
     the dtype's min), so where a scan's earlier part is all low padding the later real element is marked as
     the winner by position (an iota compare), never by value.
     """
+    if _blocks.applies(a):
+        return _blocks.extreme_pass(x, a, identity, take_max, with_code)
     ax, w, d = a.axis, a.window, a.dilation
     lay = _Layout.of(_starts(a), w, d)
     zb = _to_blocks(_resize(x, ax, a.low, lay.length, identity), ax, lay)
@@ -240,6 +247,8 @@ def _bits(code: Array) -> tuple[Array, Array, Array]:
 
 def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
     """Reverse pass: each output's cotangent sent to its winner, as two segmented sums within blocks."""
+    if _blocks.applies(a):
+        return _blocks.extreme_scatter(ct, a, code)
     ax, w = a.axis, a.window
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
@@ -258,6 +267,8 @@ def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
 
 def extreme_gather(v: Array, a: AxisGeometry, code: Array) -> Array:
     """Per output, the element of ``v`` (input-shaped, any dtype) at its window's winner."""
+    if _blocks.applies(a):
+        return _blocks.extreme_gather(v, a, code)
     ax, w = a.axis, a.window
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
@@ -270,6 +281,8 @@ def extreme_gather(v: Array, a: AxisGeometry, code: Array) -> Array:
 
 def code_shape(shape: tuple[int, ...], a: AxisGeometry) -> tuple[int, ...]:
     """Shape of the code array of a pass over ``a`` on an input of ``shape``."""
+    if _blocks.applies(a):
+        return _blocks.code_shape(shape, a)
     lay = _Layout.of(_starts(a), a.window, a.dilation)
     out = list(shape)
     out[a.axis:a.axis + 1] = [lay.blocks, lay.w, lay.d]

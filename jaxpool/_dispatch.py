@@ -43,6 +43,8 @@ class Kernels:
         (``lax.associative_scan``) or "sequential" (``lax.scan`` over the window offsets).
       stride_block_windows: a strided large window (dilation 1) that is at most this many blocks of
         ``gcd(window, stride)`` positions is reduced per block then per window (``_stride_blocks``) instead.
+      stride_block_min_window: such a window takes the block scheme from this length on, below the
+        large-window crossovers too.
     """
 
     max_group_window: int
@@ -52,6 +54,7 @@ class Kernels:
     extreme_reduce_window_padded_1d: bool
     large_scan: str = "associative"
     stride_block_windows: int = 8
+    stride_block_min_window: int = 1 << 30
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
@@ -71,6 +74,13 @@ _CPU = Kernels(
     # lax.scan over the window offsets: compile time flat in the window (6.6 s at w=64 and 4096 under that
     # load) where lax.associative_scan took 14-45 s; run time equal or better (sum w=64: 308 vs 364 ms).
     large_scan="sequential",
+    # Strided windows as stride-aligned blocks (_stride_blocks), max fwd+bwd (8, 16384, 16) f32 SAME, stride
+    # w/4, compile (process CPU s) / run, views vs blocks vs flax, one process, load ~19:
+    # w=8: 0.52 s / 16.1 ms vs 0.50 s / 47.7 ms vs 0.42 s / 173 ms; w=16: 0.77 / 6.6 vs 0.59 / 36.1 vs 0.46 / 180;
+    # w=32: 1.30 / 4.4 vs 0.69 / 11.5 vs 0.37 / 226; w=64: 2.82 / 16.0 vs 0.63 / 26.3 vs 0.41 / 245 (wall
+    # compile 10.3 s vs 2.2 s vs 1.6 s). Views compile one program per offset; blocks stay flat.
+    stride_block_windows=8,
+    stride_block_min_window=16,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

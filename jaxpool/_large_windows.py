@@ -129,8 +129,26 @@ def _scan(combine: Callable[[Any, Any], Any], elems: Any, ax: int, reverse: bool
 
 
 def _scans(zb: Array, ax: int, combine: Callable[[Array, Array], Array]) -> tuple[Array, Array]:
-    """Prefix (``G``) and suffix (``H``) running reductions within each block."""
-    return _scan(combine, zb, ax, False), _scan(combine, zb, ax, True)
+    """Prefix (``G``) and suffix (``H``) running reductions within each block.
+
+    Sequential formulation: one ``fori_loop`` over the block offsets that updates both in place (one slab
+    of ``n / w`` elements each per step; no transpose of the blocked array, one loop in the program). Used by
+    the forward passes only: JAX never transposes it (the reverse passes are written by hand).
+    """
+    if kernels().large_scan == "associative":
+        return _scan(combine, zb, ax, False), _scan(combine, zb, ax, True)
+    w = zb.shape[ax + 1]
+
+    def step(i: Array, gh: tuple[Array, Array]) -> tuple[Array, Array]:
+        g, h = gh
+        j = jnp.int32(w - 1) - i
+        g = lax.dynamic_update_index_in_dim(g, combine(lax.dynamic_index_in_dim(g, i - 1, ax + 1),
+                                                       lax.dynamic_index_in_dim(g, i, ax + 1)), i, ax + 1)
+        h = lax.dynamic_update_index_in_dim(h, combine(lax.dynamic_index_in_dim(h, j + 1, ax + 1),
+                                                       lax.dynamic_index_in_dim(h, j, ax + 1)), j, ax + 1)
+        return g, h
+
+    return lax.fori_loop(1, w, step, (zb, zb))
 
 
 def _segmented(v: Array, start: Array, ax: int, reverse: bool, carry: bool) -> Array:
@@ -165,11 +183,15 @@ def _starts(a: AxisGeometry) -> int:
 # ---------------------------------------------------------------------------------------------------- sums
 
 
-def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int) -> Array:
-    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end)."""
+def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: bool = False) -> Array:
+    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end). ``linear``: written with
+    ``lax.scan`` only, which JAX transposes cheaply (for the reverse pass, which JAX transposes twice)."""
     lay = _Layout.of(starts, w, d)
     zb = _to_blocks(_resize(z, ax, 0, lay.length, 0), ax, lay)
-    g, h = _scans(zb, ax, lax.add)
+    if linear:
+        g, h = _scan(lax.add, zb, ax, False), _scan(lax.add, zb, ax, True)
+    else:
+        g, h = _scans(zb, ax, lax.add)
     nxt = _shift(g, ax, lay, -(w - 1), 0)  # prefix of the next block up to the window's end
     total = h + jnp.where(_iota(zb, ax, lay, "t") == 0, jnp.zeros((), z.dtype), nxt)
     return lax.slice_in_dim(_from_blocks(total, ax), 0, starts, 1, ax)
@@ -191,7 +213,7 @@ def sum_scatter(ct: Array, a: AxisGeometry) -> Array:
         return _blocks.sum_scatter(ct, a)
     span = (a.window - 1) * a.dilation
     c = _resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
-    s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size)
+    s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size, linear=True)
     return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)
 
 

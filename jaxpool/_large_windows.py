@@ -151,15 +151,34 @@ def _scans(zb: Array, ax: int, combine: Callable[[Array, Array], Array]) -> tupl
     return lax.fori_loop(1, w, step, (zb, zb))
 
 
-def _segmented(v: Array, start: Array, ax: int, reverse: bool, carry: bool) -> Array:
+def _segmented(fwd: tuple[Array, Array], rev: tuple[Array, Array], ax: int,
+               carry: bool) -> tuple[Array, Array]:
     """Within blocks, per position: the sum of ``v`` since the last segment start (``carry=False``) or the
-    value at the last segment start (``carry=True``), in scan order (``reverse`` scans from the block end)."""
+    value at the last segment start (``carry=True``), in scan order, for ``fwd = (v, start)`` scanned from the
+    block start and for ``rev = (v, start)`` scanned from the block end.
+
+    Sequential formulation: both in one ``lax.scan`` over the block offsets (``rev`` flipped), from a neutral
+    start (zero, no segment start; an unflagged first position holds a zero there in every use). JAX
+    transposes a scan cheaply, so this serves the reverse passes, which JAX transposes twice.
+    """
 
     def combine(a: tuple[Array, Array], b: tuple[Array, Array]) -> tuple[Array, Array]:
         (va, fa), (vb, fb) = a, b
         return jnp.where(fb, vb, va if carry else va + vb), fa | fb
 
-    return _scan(combine, (v, start), ax, reverse)[0]
+    if kernels().large_scan == "associative":
+        return (lax.associative_scan(combine, fwd, axis=ax + 1)[0],
+                lax.associative_scan(combine, rev, axis=ax + 1, reverse=True)[0])
+    t = ax + 1
+    xs = tuple(jnp.moveaxis(e, t, 0) for e in fwd) + tuple(jnp.moveaxis(lax.rev(e, (t,)), t, 0) for e in rev)
+
+    def step(c: tuple, x: tuple) -> tuple:
+        new = combine(c[:2], x[:2]) + combine(c[2:], x[2:])
+        return new, (new[0], new[2])
+
+    init = tuple(jnp.zeros(e.shape[1:], e.dtype) for e in xs)
+    _, (yf, yr) = lax.scan(step, init, xs)
+    return jnp.moveaxis(yf, 0, t), lax.rev(jnp.moveaxis(yr, 0, t), (t,))
 
 
 def _upsample(ct: Array, a: AxisGeometry) -> Array:
@@ -282,8 +301,8 @@ def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
     # Suffix winners: runs end at their winner (a rec_h); prefix winners: runs start at theirs (a rec_g).
     start_h = (t == 0) | _shift(rec_h, ax, lay, 1, False)
     start_g = (t == w - 1) | _shift(rec_g, ax, lay, -1, False)
-    dx = (jnp.where(rec_h, _segmented(to_h, start_h, ax, False, False), zero)
-          + jnp.where(rec_g, _segmented(to_g, start_g, ax, True, False), zero))
+    sum_h, sum_g = _segmented((to_h, start_h), (to_g, start_g), ax, carry=False)
+    dx = jnp.where(rec_h, sum_h, zero) + jnp.where(rec_g, sum_g, zero)
     return _resize(_from_blocks(dx, ax), ax, -a.low, a.size, 0)
 
 
@@ -295,8 +314,8 @@ def extreme_gather(v: Array, a: AxisGeometry, code: Array) -> Array:
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
     vb = _to_blocks(_resize(v, ax, a.low, lay.length, 0), ax, lay)
-    at_h = _segmented(vb, rec_h, ax, True, True)   # value at the first rec_h at or after each position
-    at_g = _segmented(vb, rec_g, ax, False, True)  # value at the last rec_g at or before it
+    # the value at the last rec_g at or before each position, and at the first rec_h at or after it
+    at_g, at_h = _segmented((vb, rec_g), (vb, rec_h), ax, carry=True)
     out = jnp.where(side, _shift(at_g, ax, lay, -(w - 1), 0), at_h)
     return lax.slice_in_dim(_from_blocks(out, ax), 0, _starts(a), a.stride, ax)
 

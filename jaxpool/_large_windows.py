@@ -207,8 +207,9 @@ def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: boo
     ``lax.scan`` only, which JAX transposes cheaply (for the reverse pass, which JAX transposes twice)."""
     lay = _Layout.of(starts, w, d)
     zb = _to_blocks(_resize(z, ax, 0, lay.length, 0), ax, lay)
-    if linear:
-        g, h = _scan(lax.add, zb, ax, False), _scan(lax.add, zb, ax, True)
+    if linear:  # running sums are segmented sums with no segment start: both directions in one scan
+        none = jnp.zeros(zb.shape, jnp.bool_)
+        g, h = _segmented((zb, none), (zb, none), ax, carry=False)
     else:
         g, h = _scans(zb, ax, lax.add)
     nxt = _shift(g, ax, lay, -(w - 1), 0)  # prefix of the next block up to the window's end

@@ -8,7 +8,8 @@ whatever the stride):
 * Dilation ``d``: the padded axis is reshaped to ``(blocks, w, d)``, position ``(b * w + t) * d + r``, so each
   stride-``d`` phase ``r`` is a contiguous sequence and every window is ``w`` consecutive entries of one phase.
 * Blocks of ``w``: within each block a running reduction from the left (``G``, prefix) and one from the right
-  (``H``, suffix), by ``lax.associative_scan`` (O(n) work, log-depth, program size O(log w); ``lax.cummax``
+  (``H``, suffix), both in one in-place ``fori_loop`` over the block offsets (``_dispatch``'s "sequential";
+  program size constant, O(n) work, no transpose) or by ``lax.associative_scan`` ("associative"; ``lax.cummax``
   and friends are avoided because some backends lower them to an O(n * w) ``reduce_window``). The window
   starting at block offset ``t`` is ``H[b, t]`` (its part in block ``b``) combined with ``G[b + 1, t - 1]`` (its
   part in the next block): two partial results, never a difference, so window sums keep float32 accuracy
@@ -22,7 +23,9 @@ beats everything before it in its block). A suffix winner is the first ``recH`` 
 prefix winner the last ``recG`` at or before it, so the positions that share a winner form a contiguous run
 that ends (``H``) or starts (``G``) at that winner. The reverse pass is therefore two *segmented* sums of the
 cotangent within blocks (exact: each adds only the cotangents that go to one element, and is deterministic:
-no scatter), and the gather (forward mode, ``max_pool_with_indices``) two segmented carries.
+no scatter), and the gather (forward mode, ``max_pool_with_indices``) two segmented carries; each pair runs
+in one ``lax.scan`` (JAX transposes the reverse pass twice, and transposes a scan cheaply, an in-place loop
+not). Strided windows of a few stride-aligned blocks go to ``_stride_blocks`` instead (O(n), no loop).
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ def _segmented(fwd: tuple[Array, Array], rev: tuple[Array, Array], ax: int,
         new = combine(c[:2], x[:2]) + combine(c[2:], x[2:])
         return new, (new[0], new[2])
 
-    init = tuple(jnp.zeros(e.shape[1:], e.dtype) for e in xs)
+    init = tuple(jnp.zeros_like(e[0]) for e in xs)  # zeros_like keeps an explicit sharding of the slab
     _, (yf, yr) = lax.scan(step, init, xs)
     return jnp.moveaxis(yf, 0, t), lax.rev(jnp.moveaxis(yr, 0, t), (t,))
 
@@ -211,7 +211,7 @@ def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: boo
     lay = _Layout.of(starts, w, d)
     zb = _to_blocks(_resize(z, ax, 0, lay.length, 0), ax, lay)
     if linear:  # running sums are segmented sums with no segment start: both directions in one scan
-        none = jnp.zeros(zb.shape, jnp.bool_)
+        none = jnp.zeros_like(zb, dtype=jnp.bool_)
         g, h = _segmented((zb, none), (zb, none), ax, carry=False)
     else:
         g, h = _scans(zb, ax, lax.add)

@@ -41,6 +41,10 @@ class Kernels:
         ``lax.reduce_window``.
       large_scan: how the large-window scheme runs its within-block scans: "associative"
         (``lax.associative_scan``) or "sequential" (``lax.scan`` over the window offsets).
+      stride_block_windows: a strided large window (dilation 1) that is at most this many blocks of
+        ``gcd(window, stride)`` positions is reduced per block then per window (``_stride_blocks``) instead.
+      stride_block_min_window: such a window takes the block scheme from this length on, below the
+        large-window crossovers too.
     """
 
     max_group_window: int
@@ -49,6 +53,8 @@ class Kernels:
     sum_reduce_window_1d: bool
     extreme_reduce_window_padded_1d: bool
     large_scan: str = "associative"
+    stride_block_windows: int = 8
+    stride_block_min_window: int = 1 << 30
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
@@ -60,14 +66,28 @@ _CPU = Kernels(
     # w=64 views 707 ms vs blocked 308 ms; max w=64 views 352 ms vs blocked 616 ms, w=4096 blocked 925 ms
     # (views: one program per offset, minutes to compile). Re-measure on a quiet machine.
     large_sum_window=64,
-    large_extreme_window=128,
+    # Re-measured after the in-place forward loop (max fwd+bwd, stride 1 SAME, compile process-CPU s / run,
+    # views vs large scheme vs flax, load ~10): w=32 1.64 s / 66 ms vs 1.34 s / 324 ms vs 0.34 s / 529 ms;
+    # w=64 3.19 s / 129 ms vs 1.41 s / 192 ms vs 0.35 s / 1065 ms; w=128 6.86 s / 988 ms vs 1.45 s / 206 ms.
+    # From 64 the views' compile time (14.9 s wall at 64) outweighs their run-time lead.
+    large_extreme_window=64,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
     sum_reduce_window_1d=True,
     # 1-D SAME max values: reduce_window beats the border blocks of the views.
     extreme_reduce_window_padded_1d=True,
-    # lax.scan over the window offsets: compile time flat in the window (6.6 s at w=64 and 4096 under that
-    # load) where lax.associative_scan took 14-45 s; run time equal or better (sum w=64: 308 vs 364 ms).
+    # Sequential scans: compile time flat in the window (6.6 s at w=64 and 4096 under that load) where
+    # lax.associative_scan took 14-45 s; run time equal or better (sum w=64: 308 vs 364 ms). The forward pass
+    # is one in-place fori_loop for prefix and suffix (max w=256 s=1 fwd: 97 HLO ops, 1 loop, run 58 ms vs
+    # 148 ops, 2 scans, 191 ms with moveaxis-ed lax.scans); the reverse pass one lax.scan for both segmented
+    # sums (fwd+bwd 2 loops instead of 4: compile 4.74 -> 4.31 s wall at load ~15, run 347 -> 238 ms).
     large_scan="sequential",
+    # Strided windows as stride-aligned blocks (_stride_blocks), max fwd+bwd (8, 16384, 16) f32 SAME, stride
+    # w/4, compile (process CPU s) / run, views vs blocks vs flax, one process, load ~19:
+    # w=8: 0.52 s / 16.1 ms vs 0.50 s / 47.7 ms vs 0.42 s / 173 ms; w=16: 0.77 / 6.6 vs 0.59 / 36.1 vs 0.46 / 180;
+    # w=32: 1.30 / 4.4 vs 0.69 / 11.5 vs 0.37 / 226; w=64: 2.82 / 16.0 vs 0.63 / 26.3 vs 0.41 / 245 (wall
+    # compile 10.3 s vs 2.2 s vs 1.6 s). Views compile one program per offset; blocks stay flat.
+    stride_block_windows=8,
+    stride_block_min_window=16,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

@@ -8,7 +8,8 @@ whatever the stride):
 * Dilation ``d``: the padded axis is reshaped to ``(blocks, w, d)``, position ``(b * w + t) * d + r``, so each
   stride-``d`` phase ``r`` is a contiguous sequence and every window is ``w`` consecutive entries of one phase.
 * Blocks of ``w``: within each block a running reduction from the left (``G``, prefix) and one from the right
-  (``H``, suffix), by ``lax.associative_scan`` (O(n) work, log-depth, program size O(log w); ``lax.cummax``
+  (``H``, suffix), both in one in-place ``fori_loop`` over the block offsets (``_dispatch``'s "sequential";
+  program size constant, O(n) work, no transpose) or by ``lax.associative_scan`` ("associative"; ``lax.cummax``
   and friends are avoided because some backends lower them to an O(n * w) ``reduce_window``). The window
   starting at block offset ``t`` is ``H[b, t]`` (its part in block ``b``) combined with ``G[b + 1, t - 1]`` (its
   part in the next block): two partial results, never a difference, so window sums keep float32 accuracy
@@ -22,7 +23,9 @@ beats everything before it in its block). A suffix winner is the first ``recH`` 
 prefix winner the last ``recG`` at or before it, so the positions that share a winner form a contiguous run
 that ends (``H``) or starts (``G``) at that winner. The reverse pass is therefore two *segmented* sums of the
 cotangent within blocks (exact: each adds only the cotangents that go to one element, and is deterministic:
-no scatter), and the gather (forward mode, ``max_pool_with_indices``) two segmented carries.
+no scatter), and the gather (forward mode, ``max_pool_with_indices``) two segmented carries; each pair runs
+in one ``lax.scan`` (JAX transposes the reverse pass twice, and transposes a scan cheaply, an in-place loop
+not). Strided windows of a few stride-aligned blocks go to ``_stride_blocks`` instead (O(n), no loop).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
+from jaxpool import _stride_blocks as _blocks
 from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry
 
@@ -128,19 +132,56 @@ def _scan(combine: Callable[[Any, Any], Any], elems: Any, ax: int, reverse: bool
 
 
 def _scans(zb: Array, ax: int, combine: Callable[[Array, Array], Array]) -> tuple[Array, Array]:
-    """Prefix (``G``) and suffix (``H``) running reductions within each block."""
-    return _scan(combine, zb, ax, False), _scan(combine, zb, ax, True)
+    """Prefix (``G``) and suffix (``H``) running reductions within each block.
+
+    Sequential formulation: one ``fori_loop`` over the block offsets that updates both in place (one slab
+    of ``n / w`` elements each per step; no transpose of the blocked array, one loop in the program). Used by
+    the forward passes only: JAX never transposes it (the reverse passes are written by hand).
+    """
+    if kernels().large_scan == "associative":
+        return _scan(combine, zb, ax, False), _scan(combine, zb, ax, True)
+    w = zb.shape[ax + 1]
+
+    def step(i: Array, gh: tuple[Array, Array]) -> tuple[Array, Array]:
+        g, h = gh
+        j = jnp.int32(w - 1) - i
+        g = lax.dynamic_update_index_in_dim(g, combine(lax.dynamic_index_in_dim(g, i - 1, ax + 1),
+                                                       lax.dynamic_index_in_dim(g, i, ax + 1)), i, ax + 1)
+        h = lax.dynamic_update_index_in_dim(h, combine(lax.dynamic_index_in_dim(h, j + 1, ax + 1),
+                                                       lax.dynamic_index_in_dim(h, j, ax + 1)), j, ax + 1)
+        return g, h
+
+    return lax.fori_loop(1, w, step, (zb, zb))
 
 
-def _segmented(v: Array, start: Array, ax: int, reverse: bool, carry: bool) -> Array:
+def _segmented(fwd: tuple[Array, Array], rev: tuple[Array, Array], ax: int,
+               carry: bool) -> tuple[Array, Array]:
     """Within blocks, per position: the sum of ``v`` since the last segment start (``carry=False``) or the
-    value at the last segment start (``carry=True``), in scan order (``reverse`` scans from the block end)."""
+    value at the last segment start (``carry=True``), in scan order, for ``fwd = (v, start)`` scanned from the
+    block start and for ``rev = (v, start)`` scanned from the block end.
+
+    Sequential formulation: both in one ``lax.scan`` over the block offsets (``rev`` flipped), from a neutral
+    start (zero, no segment start; an unflagged first position holds a zero there in every use). JAX
+    transposes a scan cheaply, so this serves the reverse passes, which JAX transposes twice.
+    """
 
     def combine(a: tuple[Array, Array], b: tuple[Array, Array]) -> tuple[Array, Array]:
         (va, fa), (vb, fb) = a, b
         return jnp.where(fb, vb, va if carry else va + vb), fa | fb
 
-    return _scan(combine, (v, start), ax, reverse)[0]
+    if kernels().large_scan == "associative":
+        return (lax.associative_scan(combine, fwd, axis=ax + 1)[0],
+                lax.associative_scan(combine, rev, axis=ax + 1, reverse=True)[0])
+    t = ax + 1
+    xs = tuple(jnp.moveaxis(e, t, 0) for e in fwd) + tuple(jnp.moveaxis(lax.rev(e, (t,)), t, 0) for e in rev)
+
+    def step(c: tuple, x: tuple) -> tuple:
+        new = combine(c[:2], x[:2]) + combine(c[2:], x[2:])
+        return new, (new[0], new[2])
+
+    init = tuple(jnp.zeros_like(e[0]) for e in xs)  # zeros_like keeps an explicit sharding of the slab
+    _, (yf, yr) = lax.scan(step, init, xs)
+    return jnp.moveaxis(yf, 0, t), lax.rev(jnp.moveaxis(yr, 0, t), (t,))
 
 
 def _upsample(ct: Array, a: AxisGeometry) -> Array:
@@ -164,11 +205,16 @@ def _starts(a: AxisGeometry) -> int:
 # ---------------------------------------------------------------------------------------------------- sums
 
 
-def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int) -> Array:
-    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end)."""
+def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: bool = False) -> Array:
+    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end). ``linear``: written with
+    ``lax.scan`` only, which JAX transposes cheaply (for the reverse pass, which JAX transposes twice)."""
     lay = _Layout.of(starts, w, d)
     zb = _to_blocks(_resize(z, ax, 0, lay.length, 0), ax, lay)
-    g, h = _scans(zb, ax, lax.add)
+    if linear:  # running sums are segmented sums with no segment start: both directions in one scan
+        none = jnp.zeros_like(zb, dtype=jnp.bool_)
+        g, h = _segmented((zb, none), (zb, none), ax, carry=False)
+    else:
+        g, h = _scans(zb, ax, lax.add)
     nxt = _shift(g, ax, lay, -(w - 1), 0)  # prefix of the next block up to the window's end
     total = h + jnp.where(_iota(zb, ax, lay, "t") == 0, jnp.zeros((), z.dtype), nxt)
     return lax.slice_in_dim(_from_blocks(total, ax), 0, starts, 1, ax)
@@ -176,6 +222,8 @@ def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int) -> Array:
 
 def sum_pass(x: Array, a: AxisGeometry) -> Array:
     """Window sums along one axis (padding contributes zero)."""
+    if _blocks.applies(a):
+        return _blocks.sum_pass(x, a)
     z = _resize(x, a.axis, a.low, a.low + a.size, 0)
     s = _all_window_sums(z, a.axis, a.window, a.dilation, _starts(a))
     return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
@@ -184,9 +232,11 @@ def sum_pass(x: Array, a: AxisGeometry) -> Array:
 def sum_scatter(ct: Array, a: AxisGeometry) -> Array:
     """Transpose of :func:`sum_pass`: input ``p`` receives ``sum_k C[p + low - k * dilation]`` where ``C`` is
     the cotangent per window start — itself a window sum over ``C`` shifted by the window's extent."""
+    if _blocks.applies(a):
+        return _blocks.sum_scatter(ct, a)
     span = (a.window - 1) * a.dilation
     c = _resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
-    s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size)
+    s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size, linear=True)
     return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)
 
 
@@ -211,6 +261,8 @@ def extreme_pass(x: Array, a: AxisGeometry, identity: Array, take_max: bool,
     the dtype's min), so where a scan's earlier part is all low padding the later real element is marked as
     the winner by position (an iota compare), never by value.
     """
+    if _blocks.applies(a):
+        return _blocks.extreme_pass(x, a, identity, take_max, with_code)
     ax, w, d = a.axis, a.window, a.dilation
     lay = _Layout.of(_starts(a), w, d)
     zb = _to_blocks(_resize(x, ax, a.low, lay.length, identity), ax, lay)
@@ -240,6 +292,8 @@ def _bits(code: Array) -> tuple[Array, Array, Array]:
 
 def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
     """Reverse pass: each output's cotangent sent to its winner, as two segmented sums within blocks."""
+    if _blocks.applies(a):
+        return _blocks.extreme_scatter(ct, a, code)
     ax, w = a.axis, a.window
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
@@ -251,25 +305,29 @@ def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
     # Suffix winners: runs end at their winner (a rec_h); prefix winners: runs start at theirs (a rec_g).
     start_h = (t == 0) | _shift(rec_h, ax, lay, 1, False)
     start_g = (t == w - 1) | _shift(rec_g, ax, lay, -1, False)
-    dx = (jnp.where(rec_h, _segmented(to_h, start_h, ax, False, False), zero)
-          + jnp.where(rec_g, _segmented(to_g, start_g, ax, True, False), zero))
+    sum_h, sum_g = _segmented((to_h, start_h), (to_g, start_g), ax, carry=False)
+    dx = jnp.where(rec_h, sum_h, zero) + jnp.where(rec_g, sum_g, zero)
     return _resize(_from_blocks(dx, ax), ax, -a.low, a.size, 0)
 
 
 def extreme_gather(v: Array, a: AxisGeometry, code: Array) -> Array:
     """Per output, the element of ``v`` (input-shaped, any dtype) at its window's winner."""
+    if _blocks.applies(a):
+        return _blocks.extreme_gather(v, a, code)
     ax, w = a.axis, a.window
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
     vb = _to_blocks(_resize(v, ax, a.low, lay.length, 0), ax, lay)
-    at_h = _segmented(vb, rec_h, ax, True, True)   # value at the first rec_h at or after each position
-    at_g = _segmented(vb, rec_g, ax, False, True)  # value at the last rec_g at or before it
+    # the value at the last rec_g at or before each position, and at the first rec_h at or after it
+    at_g, at_h = _segmented((vb, rec_g), (vb, rec_h), ax, carry=True)
     out = jnp.where(side, _shift(at_g, ax, lay, -(w - 1), 0), at_h)
     return lax.slice_in_dim(_from_blocks(out, ax), 0, _starts(a), a.stride, ax)
 
 
 def code_shape(shape: tuple[int, ...], a: AxisGeometry) -> tuple[int, ...]:
     """Shape of the code array of a pass over ``a`` on an input of ``shape``."""
+    if _blocks.applies(a):
+        return _blocks.code_shape(shape, a)
     lay = _Layout.of(_starts(a), a.window, a.dilation)
     out = list(shape)
     out[a.axis:a.axis + 1] = [lay.blocks, lay.w, lay.d]

@@ -39,6 +39,7 @@ import numpy as np
 from jax import lax
 
 from jaxpool import _large_windows as _large
+from jaxpool import _stride_blocks
 from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry, PoolGeometry
 from jaxpool._sharding import reshape_like
@@ -48,11 +49,14 @@ Array = jnp.ndarray
 
 def large_axis(axes: Sequence[AxisGeometry], op: str) -> AxisGeometry | None:
     """The axis of a single-axis pass whose window takes the blocked large-window scheme
-    (``_large_windows``) for ``op`` ("sum" or "extreme") on this backend, else None (``_dispatch`` table)."""
+    (``_large_windows``) for ``op`` ("sum" or "extreme") on this backend, else None (``_dispatch`` table).
+    Strided windows of a few stride-aligned blocks (``_stride_blocks``) take it from a smaller window on."""
     if len(axes) != 1:
         return None
-    k = kernels()
-    return axes[0] if axes[0].window >= (k.large_sum_window if op == "sum" else k.large_extreme_window) else None
+    k, a = kernels(), axes[0]
+    if a.window >= (k.large_sum_window if op == "sum" else k.large_extreme_window):
+        return a
+    return a if a.window >= k.stride_block_min_window and _stride_blocks.applies(a) else None
 
 
 def axis_groups(geom: PoolGeometry) -> list[tuple[int, ...]]:

@@ -214,3 +214,74 @@ def test_associative_scan_formulation(op):
     finally:
         _dispatch.TABLE[backend] = saved
         jax.clear_caches()
+
+
+# Strided windows that are a few stride-aligned blocks (``_stride_blocks``): (window, stride, padding, ceil_mode).
+GEOMS_BLOCKS = [
+    (16, 4, "SAME", False),          # 4 blocks of 4
+    (12, 8, ((11, 5),), True),       # gcd 4: 3 blocks of 4, stride 2 blocks, low padding of 2+ blocks
+    (24, 24, "VALID", False),        # tiling: one block per window
+    (18, 12, ((9, 9),), False),      # gcd 6, 3 blocks, stride 2 blocks
+]
+
+
+def _assert_blocks(shape, w, s, pad, ceil):
+    from jaxpool import _stride_blocks
+    geom = resolve(shape, w, s, pad, ceil_mode=ceil)
+    assert any(_stride_blocks.applies(a) for a in geom.axes), (shape, w, s)
+
+
+# The default run keeps a few cases (the suite's time budget); --runslow runs every op on every geometry.
+BLOCK_CASES = [
+    pytest.param(op, geom, id=f"{op}-w{geom[0]}s{geom[1]}c{int(geom[3])}",
+                 marks=() if (op, i) in {("max", 1), ("min", 3), ("avg", 1)} else pytest.mark.slow)
+    for op in ("max", "min", "sum", "avg") for i, geom in enumerate(GEOMS_BLOCKS)
+]
+
+
+@pytest.mark.parametrize("op,geom", BLOCK_CASES)
+def test_stride_blocks_values_grad_indices(op, geom):
+    w, s, pad, ceil = geom
+    x = np.round(np.random.default_rng(11).standard_normal((2, 75, 2)) * 2).astype(np.float32)  # many ties
+    _assert_blocks(x.shape, w, s, pad, ceil)
+    _check(op, x, w, s, pad, ceil=ceil)
+
+
+@pytest.mark.parametrize("op", ["max", pytest.param("min", marks=pytest.mark.slow)])
+def test_stride_blocks_nan_and_padding_identity(op):
+    x = np.random.default_rng(12).standard_normal((1, 90, 3)).astype(np.float32)
+    fill = -np.inf if op == "max" else np.inf
+    x[0, :30, 0] = fill  # ties with the padding's identity over whole blocks: the first real element wins
+    x[0, -25:, 0] = fill
+    x[0, [33, 35, 70], 1] = np.nan  # the first NaN of each window wins
+    x[0, 40:60, 2] = np.nan
+    for w, s, pad in ((16, 4, ((15, 15),)), (20, 10, ((13, 7),))):
+        _assert_blocks(x.shape, w, s, pad, False)
+        _check(op, x, w, s, pad)
+    # Hand check: window 16 stride 4 with 15 low padding: output 0 covers positions 0..0 and output 4 covers
+    # positions 1..16 of channel 1 (no NaN), output 9 covers 21..36: its first NaN is position 33.
+    _, idx = (jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices)(
+        x, 16, 4, ((15, 15),))
+    assert int(np.asarray(idx)[0, 9, 1]) == 33
+    assert int(np.asarray(idx)[0, 0, 0]) == 0  # all-infinite window beside padding: the real element wins
+
+
+def test_stride_blocks_integer_max_with_padding():
+    x = np.random.default_rng(13).integers(-128, 128, (1, 64, 2)).astype(np.int8)
+    x[0, :20] = -128  # the dtype's min is the padding's identity
+    _assert_blocks(x.shape, 16, 8, ((12, 12),), False)
+    y, idx = jaxpool.max_pool_with_indices(x, 16, 8, ((12, 12),))
+    assert y.dtype == jnp.int8
+    np.testing.assert_array_equal(np.asarray(y), pool_reference_exact(x, "max", 16, 8, ((12, 12),)))
+    np.testing.assert_array_equal(np.asarray(idx), pool_reference_winners(x, "max", 16, 8, ((12, 12),)))
+
+
+def test_stride_blocks_float32_sum_accuracy():
+    # Width 4096, stride 1024 around 1000: block sums in two levels keep float32 accuracy.
+    n, w, s = 16384, 4096, 1024
+    x = (1000.0 + np.random.default_rng(14).standard_normal(n)).astype(np.float32)
+    _assert_blocks((1, n, 1), w, s, "VALID", False)
+    y = np.asarray(jaxpool.avg_pool(x.reshape(1, n, 1), w, s)).ravel()
+    c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64))])
+    ref = (c[w::s] - c[:-w + 1 or None:s][: len(c[w::s])]) / w
+    assert np.max(np.abs(y - ref) / ref) < 1e-5

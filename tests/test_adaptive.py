@@ -184,20 +184,20 @@ def test_transforms():
 
 
 @pytest.mark.parametrize(
-    "call, err",
+    "call, err, name",
     [
-        (lambda x: jaxpool.adaptive_avg_pool(x, 0), ValueError),
-        (lambda x: jaxpool.adaptive_avg_pool(x, (2, 2, 2, 2)), ValueError),
-        (lambda x: jaxpool.adaptive_max_pool(x, "2"), TypeError),
-        (lambda x: jaxpool.adaptive_max_pool(x, 2.5), TypeError),
-        (lambda x: jaxpool.adaptive_max_pool(x, 2, return_indices=None), TypeError),
-        (lambda x: jaxpool.adaptive_avg_pool(x[:, :0], 2), ValueError),
-        (lambda x: jaxpool.global_avg_pool(x, num_spatial_dims=4), ValueError),
-        (lambda x: jaxpool.global_max_pool(x, num_spatial_dims=1.0), TypeError),
-        (lambda x: jaxpool.global_max_pool(x, keepdims="no"), TypeError),
-        (lambda x: jaxpool.global_avg_pool(x.astype(np.complex64)), TypeError),
+        (lambda x: jaxpool.adaptive_avg_pool(x, 0), ValueError, "output_size=0"),
+        (lambda x: jaxpool.adaptive_avg_pool(x, (2, 2, 2, 2)), ValueError, "output_size implies 4 spatial dims"),
+        (lambda x: jaxpool.adaptive_max_pool(x, "2"), TypeError, "output_size"),
+        (lambda x: jaxpool.adaptive_max_pool(x, 2.5), TypeError, "output_size"),
+        (lambda x: jaxpool.adaptive_max_pool(x, 2, return_indices=None), TypeError, "return_indices"),
+        (lambda x: jaxpool.adaptive_avg_pool(x[:, :0], 2), ValueError, r"spatial dim 0 of inputs \(shape"),
+        (lambda x: jaxpool.global_avg_pool(x, num_spatial_dims=4), ValueError, "num_spatial_dims"),
+        (lambda x: jaxpool.global_max_pool(x, num_spatial_dims=1.0), TypeError, "num_spatial_dims=1.0"),
+        (lambda x: jaxpool.global_max_pool(x, keepdims="no"), TypeError, "keepdims"),
+        (lambda x: jaxpool.global_avg_pool(x.astype(np.complex64)), TypeError, "inputs has dtype complex64"),
     ],
 )
-def test_errors(call, err):
-    with pytest.raises(err):
+def test_errors(call, err, name):
+    with pytest.raises(err, match=name):
         call(np.ones((1, 4, 4, 2), np.float32))

@@ -2,8 +2,8 @@
 
 Each case is a small input some widely used pooling library got wrong. Layout is channels last with
 one batch element and one feature unless a case says otherwise; ``_img`` adds those axes and ``_sp``
-strips them. Every value, gradient and jvp is checked eagerly and under ``jax.jit`` (the ``jit``
-parameter). Every op is looked up as an attribute of ``jaxpool``, so a public function that goes missing
+strips them. Every value, gradient and jvp is checked under ``jax.jit`` and, with --runslow, eagerly (the
+``jit`` parameter). Every op is looked up as an attribute of ``jaxpool``, so a public function that goes missing
 fails the suite (no skips). The class-level property tests live in ``test_pitfall_classes.py``.
 """
 
@@ -19,7 +19,10 @@ from jax import lax
 
 import jaxpool
 
-JIT = pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+# Eager variants run with --runslow (eager dispatch of the gradients compiles every primitive on its own: twice the
+# jit variant's time); the default run checks each case under jit, and eager calls of every op on NumPy inputs are
+# checked against the reference by test_core_values.test_float32_values_and_gradients (its jit=False examples).
+JIT = pytest.mark.parametrize("jit", [pytest.param(False, marks=pytest.mark.slow), True], ids=["eager", "jit"])
 INF = np.inf
 NAN = np.nan
 

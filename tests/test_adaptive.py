@@ -8,6 +8,7 @@ non-divisible sizes and outputs larger than the input; finite differences.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -64,49 +65,80 @@ def test_hand_derived_bins():
                                [2.0, 2.0, 3.0, 4.0, 4.0])
 
 
-TORCH_CASES = [
+def adaptive_reference_vjp(x, out_sizes, op, ct):
+    """The gradient of ``sum(ct * pool(x))`` from the same bins: avg spreads each cotangent evenly over its bin,
+    max sends it to the bin's winner (channels-first, like ``adaptive_reference``)."""
+    x = np.asarray(x, np.float64)
+    spatial = x.shape[2:]
+    out_sizes = [s if o is None else o for s, o in zip(spatial, out_sizes, strict=True)]
+    per_dim = [_bins(s, o) for s, o in zip(spatial, out_sizes, strict=True)]
+    _, idx = adaptive_reference(x, out_sizes, op)
+    g = np.zeros(x.shape)
+    for b, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for o in itertools.product(*(range(n) for n in out_sizes)):
+            if op == "max":
+                g[(b, c) + np.unravel_index(idx[(b, c) + o], spatial)] += ct[(b, c) + o]
+                continue
+            positions = list(itertools.product(*(range(*per_dim[d][o[d]]) for d in range(len(o)))))
+            for p in positions:
+                g[(b, c) + p] += ct[(b, c) + o] / len(positions)
+    return g
+
+
+CASES = [
     ((5,), (3,)), ((7,), (7,)), ((4,), (9,)), ((12,), (4,)),
     ((7, 5), (3, 4)), ((6, 5), (3, None)), ((3, 4), (7, 9)), ((8, 8), (1, 1)),
     ((5, 6, 7), (2, 3, 4)), ((3, 4, 2), (4, 5, 3)),
 ]
 
 
-@pytest.mark.parametrize("spatial, out", TORCH_CASES)
-def test_equals_torch_and_reference(spatial, out):
-    torch = pytest.importorskip("torch", reason="torch is the oracle for adaptive pooling")
-    n = len(spatial)
+@functools.cache
+def jaxpool_case(spatial, out, op):
+    """Input (ties), cotangent, and jaxpool's values, indices (max) and input gradient for one case, computed
+    once per process (the NumPy-reference test and the torch test check the same results)."""
     rng = np.random.default_rng(sum(spatial) + 13 * sum(o or 0 for o in out))
     x = rng.integers(0, 3, size=(2, 3, *spatial)).astype(np.float32)  # ties
-    F = torch.nn.functional
     ct_shape = (2, 3) + tuple(s if o is None else o for s, o in zip(spatial, out, strict=True))
     ct = rng.normal(size=ct_shape).astype(np.float32)
-    for op in ("avg", "max"):
-        xt = torch.tensor(x, requires_grad=True)
-        tfn = getattr(F, f"adaptive_{op}_pool{n}d")
-        res = tfn(xt, out, return_indices=True) if op == "max" else tfn(xt, out)
-        tv = res[0] if op == "max" else res
-        tv.backward(torch.tensor(ct))
 
-        @jax.jit
-        def run(z, c, op=op):
-            if op == "avg":
-                f = lambda a: jaxpool.adaptive_avg_pool(a, out, channels_first=True)
-                y, vjp = jax.vjp(f, z)
-                return y, None, vjp(c)[0]
-            f = lambda a: jaxpool.adaptive_max_pool(a, out, channels_first=True,
-                                                    return_indices=True)
-            (y, i), vjp = jax.vjp(f, z)
-            return y, i, vjp((c, np.zeros(i.shape, jax.dtypes.float0)))[0]
+    @jax.jit
+    def run(z, c):
+        if op == "avg":
+            y, vjp = jax.vjp(lambda a: jaxpool.adaptive_avg_pool(a, out, channels_first=True), z)
+            return y, None, vjp(c)[0]
+        f = lambda a: jaxpool.adaptive_max_pool(a, out, channels_first=True, return_indices=True)
+        (y, i), vjp = jax.vjp(f, z)
+        return y, i, vjp((c, np.zeros(i.shape, jax.dtypes.float0)))[0]
 
-        y, i, g = run(x, ct)
-        np.testing.assert_allclose(y, tv.detach().numpy(), rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
-        ref_v, ref_i = adaptive_reference(x, out, op)
-        np.testing.assert_allclose(y, ref_v, rtol=1e-6, atol=1e-6)
-        if op == "max":
-            assert i.dtype == np.int32
-            np.testing.assert_array_equal(i, res[1].numpy())
-            np.testing.assert_array_equal(i, ref_i)
+    return (x, ct, *(None if a is None else np.asarray(a) for a in run(x, ct)))
+
+
+@pytest.mark.parametrize("op", ["avg", "max"])
+@pytest.mark.parametrize("spatial, out", CASES)
+def test_equals_numpy_reference(spatial, out, op):
+    x, ct, y, i, g = jaxpool_case(spatial, out, op)
+    ref_v, ref_i = adaptive_reference(x, out, op)
+    np.testing.assert_allclose(y, ref_v, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g, adaptive_reference_vjp(x, out, op, ct), rtol=1e-5, atol=1e-6)
+    if op == "max":
+        assert i.dtype == np.int32
+        np.testing.assert_array_equal(i, ref_i)
+
+
+@pytest.mark.parametrize("op", ["avg", "max"])
+@pytest.mark.parametrize("spatial, out", CASES)
+def test_equals_torch(spatial, out, op):
+    torch = pytest.importorskip("torch", reason="torch is the oracle for adaptive pooling")
+    x, ct, y, i, g = jaxpool_case(spatial, out, op)
+    xt = torch.tensor(x, requires_grad=True)
+    tfn = getattr(torch.nn.functional, f"adaptive_{op}_pool{len(spatial)}d")
+    res = tfn(xt, out, return_indices=True) if op == "max" else tfn(xt, out)
+    tv = res[0] if op == "max" else res
+    tv.backward(torch.tensor(ct))
+    np.testing.assert_allclose(y, tv.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    if op == "max":
+        np.testing.assert_array_equal(i, res[1].numpy())
 
 
 def test_channels_last_batch_axes_and_int_output_size():
@@ -184,20 +216,20 @@ def test_transforms():
 
 
 @pytest.mark.parametrize(
-    "call, err",
+    "call, err, name",
     [
-        (lambda x: jaxpool.adaptive_avg_pool(x, 0), ValueError),
-        (lambda x: jaxpool.adaptive_avg_pool(x, (2, 2, 2, 2)), ValueError),
-        (lambda x: jaxpool.adaptive_max_pool(x, "2"), TypeError),
-        (lambda x: jaxpool.adaptive_max_pool(x, 2.5), TypeError),
-        (lambda x: jaxpool.adaptive_max_pool(x, 2, return_indices=None), TypeError),
-        (lambda x: jaxpool.adaptive_avg_pool(x[:, :0], 2), ValueError),
-        (lambda x: jaxpool.global_avg_pool(x, num_spatial_dims=4), ValueError),
-        (lambda x: jaxpool.global_max_pool(x, num_spatial_dims=1.0), TypeError),
-        (lambda x: jaxpool.global_max_pool(x, keepdims="no"), TypeError),
-        (lambda x: jaxpool.global_avg_pool(x.astype(np.complex64)), TypeError),
+        (lambda x: jaxpool.adaptive_avg_pool(x, 0), ValueError, "output_size=0"),
+        (lambda x: jaxpool.adaptive_avg_pool(x, (2, 2, 2, 2)), ValueError, "output_size implies 4 spatial dims"),
+        (lambda x: jaxpool.adaptive_max_pool(x, "2"), TypeError, "output_size"),
+        (lambda x: jaxpool.adaptive_max_pool(x, 2.5), TypeError, "output_size"),
+        (lambda x: jaxpool.adaptive_max_pool(x, 2, return_indices=None), TypeError, "return_indices"),
+        (lambda x: jaxpool.adaptive_avg_pool(x[:, :0], 2), ValueError, r"spatial dim 0 of inputs \(shape"),
+        (lambda x: jaxpool.global_avg_pool(x, num_spatial_dims=4), ValueError, "num_spatial_dims"),
+        (lambda x: jaxpool.global_max_pool(x, num_spatial_dims=1.0), TypeError, "num_spatial_dims=1.0"),
+        (lambda x: jaxpool.global_max_pool(x, keepdims="no"), TypeError, "keepdims"),
+        (lambda x: jaxpool.global_avg_pool(x.astype(np.complex64)), TypeError, "inputs has dtype complex64"),
     ],
 )
-def test_errors(call, err):
-    with pytest.raises(err):
+def test_errors(call, err, name):
+    with pytest.raises(err, match=name):
         call(np.ones((1, 4, 4, 2), np.float32))

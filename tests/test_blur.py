@@ -133,23 +133,24 @@ def test_dtypes_and_transforms():
 
 
 @pytest.mark.parametrize(
-    "kwargs, shape, err",
+    "kwargs, shape, err, name",
     [
-        (dict(filter_size=5), (1, 2, 8, 1), ValueError),  # reflect pad 2 > size 2 - 1
-        (dict(filter_size=4), (1, 2, 8, 1), ValueError),
-        (dict(filter_size=0), (1, 4, 4, 1), ValueError),
-        (dict(filter_size=2.0), (1, 4, 4, 1), TypeError),
-        (dict(strides=0), (1, 4, 4, 1), ValueError),
-        (dict(strides=(2, 2, 2)), (1, 4, 4, 1), ValueError),
-        (dict(padding="circular"), (1, 4, 4, 1), ValueError),
-        (dict(num_spatial_dims=3), (1, 4, 4, 1), ValueError),
-        (dict(num_spatial_dims=0), (1, 4, 4, 1), ValueError),
-        (dict(channels_first=None), (1, 4, 4, 1), TypeError),
-        (dict(), (1, 0, 4, 1), ValueError),
+        (dict(filter_size=5), (1, 2, 8, 1), ValueError, r"padding='reflect' with filter_size=5"),  # pad 2 > 2 - 1
+        (dict(filter_size=4), (1, 2, 8, 1), ValueError, r"padding='reflect' with filter_size=4"),
+        (dict(filter_size=0), (1, 4, 4, 1), ValueError, "filter_size=0"),
+        (dict(filter_size=2.0), (1, 4, 4, 1), TypeError, "filter_size=2.0"),
+        (dict(strides=0), (1, 4, 4, 1), ValueError, "strides=0"),
+        (dict(strides=(2, 2, 2), num_spatial_dims=2), (1, 4, 4, 1), ValueError, r"strides=\(2, 2, 2\) has length 3"),
+        (dict(strides=(2, 2, 2, 2)), (1, 4, 4, 1), ValueError, "num_spatial_dims implies 4 spatial dims"),
+        (dict(padding="circular"), (1, 4, 4, 1), ValueError, "padding='circular'"),
+        (dict(num_spatial_dims=4), (1, 4, 4, 1), ValueError, "num_spatial_dims implies 4 spatial dims"),
+        (dict(num_spatial_dims=0), (1, 4, 4, 1), ValueError, "num_spatial_dims=0"),
+        (dict(channels_first=None), (1, 4, 4, 1), TypeError, "channels_first"),
+        (dict(), (1, 0, 4, 1), ValueError, r"spatial dim 0 of inputs \(shape"),
     ],
 )
-def test_errors(kwargs, shape, err):
-    with pytest.raises(err):
+def test_errors(kwargs, shape, err, name):
+    with pytest.raises(err, match=name):
         jaxpool.blur_pool(np.ones(shape, np.float32), **kwargs)
 
 

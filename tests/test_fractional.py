@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
-import torch
 from flax import nnx
 from jax.test_util import check_grads
 
@@ -24,7 +23,7 @@ import jaxpool
 import jaxpool.linen as jpl
 import jaxpool.nnx as jpn
 
-F = torch.nn.functional
+TORCH_REASON = "torch is the oracle for fractional max pooling (the NumPy loop reference needs no torch)"
 
 
 def ref_starts(u, size, window, out, dtype=np.float32):
@@ -88,6 +87,8 @@ CASES = [
 
 def _torch_run(x_cf, case, out_kw, samples, ct, n):
     """PyTorch on channels-first data with one batch axis (flattened): values, indices, input gradient."""
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    F = torch.nn.functional
     b = int(np.prod(case["batch"])) if case["batch"] else 1
     xt = torch.tensor(x_cf.reshape((b,) + x_cf.shape[len(case["batch"]):]), requires_grad=True)
     fn = F.fractional_max_pool2d if n == 2 else F.fractional_max_pool3d
@@ -168,6 +169,8 @@ def test_sample_components_follow_torch_2d_w_then_h_3d_t_h_w():
 def test_low_precision_intervals_equal_torch(dtype):
     # Starts computed with every operation rounded to the type: all float16/bfloat16 samples in [0, 1) of a
     # few sizes, read back as indices (window 1 in the first dim).
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    F = torch.nn.functional
     jdt = np.float16 if dtype == "float16" else ml_dtypes.bfloat16
     bits = 0x3C00 if dtype == "float16" else 0x3F80
     u = np.arange(0, bits, 7, dtype=np.uint16).view(jdt)
@@ -183,6 +186,8 @@ def test_low_precision_intervals_equal_torch(dtype):
 
 
 def test_float64_equals_torch_x64():
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    F = torch.nn.functional
     with jax.enable_x64(True):
         rng = np.random.default_rng(5)
         x = rng.normal(size=(2, 3, 17, 15))

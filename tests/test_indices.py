@@ -163,16 +163,16 @@ def test_transforms():
 
 
 @pytest.mark.parametrize(
-    "kw, err",
+    "kw, err, name",
     [
-        (dict(window_shape=0), ValueError),
-        (dict(window_shape=2, padding="SAME", ceil_mode=True), ValueError),
-        (dict(window_shape=2, channels_first="yes"), TypeError),
-        (dict(window_shape=(2, 2, 2, 2)), ValueError),
+        (dict(window_shape=0), ValueError, "window_shape=0"),
+        (dict(window_shape=2, padding="SAME", ceil_mode=True), ValueError, "ceil_mode=True needs explicit padding"),
+        (dict(window_shape=2, channels_first="yes"), TypeError, "channels_first"),
+        (dict(window_shape=(2, 2, 2, 2)), ValueError, "window_shape implies 4 spatial dims"),
     ],
 )
-def test_errors(kw, err):
-    with pytest.raises(err):
+def test_errors(kw, err, name):
+    with pytest.raises(err, match=name):
         jaxpool.max_pool_with_indices(np.ones((1, 4, 4, 1), np.float32), **kw)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="inputs has dtype complex64"):
         jaxpool.min_pool_with_indices(np.ones((1, 4, 1), np.complex64), 2)

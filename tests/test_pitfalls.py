@@ -2,10 +2,9 @@
 
 Each case is a small input some widely used pooling library got wrong. Layout is channels last with
 one batch element and one feature unless a case says otherwise; ``_img`` adds those axes and ``_sp``
-strips them. Every value, gradient and jvp is checked eagerly and under ``jax.jit`` (the ``jit``
-parameter). Cases that need ops from a later issue (``adaptive_avg_pool``,
-``max_pool_with_indices``) skip with a reason until the op is exported. The class-level property
-tests live in ``test_pitfall_classes.py``.
+strips them. Every value, gradient and jvp is checked under ``jax.jit`` and, with --runslow, eagerly (the
+``jit`` parameter). Every op is looked up as an attribute of ``jaxpool``, so a public function that goes missing
+fails the suite (no skips). The class-level property tests live in ``test_pitfall_classes.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,10 @@ from jax import lax
 
 import jaxpool
 
-JIT = pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+# Eager variants run with --runslow (eager dispatch of the gradients compiles every primitive on its own: twice the
+# jit variant's time); the default run checks each case under jit, and eager calls of every op on NumPy inputs are
+# checked against the reference by test_core_values.test_float32_values_and_gradients (its jit=False examples).
+JIT = pytest.mark.parametrize("jit", [pytest.param(False, marks=pytest.mark.slow), True], ids=["eager", "jit"])
 INF = np.inf
 NAN = np.nan
 
@@ -49,13 +51,6 @@ def _grad_sum(op, x, jit, *args, **kw):
 
 def _jvp(op, x, t, jit, *args, **kw):
     return _maybe_jit(lambda a, b: jax.jvp(lambda z: op(z, *args, **kw), (a,), (b,)), jit)(x, t)
-
-
-def _need(name: str):
-    fn = getattr(jaxpool, name, None)
-    if fn is None:
-        pytest.skip(f"jaxpool.{name} is not exported yet (later issue); activates when it lands")
-    return fn
 
 
 def _close(got, want, **kw):
@@ -178,7 +173,7 @@ def test_P07_ties_first_element_everywhere(jit, name):
     _close(_sp(primal), [sign * 2])
     _close(_sp(tangent), [10])
     _close(_sp(_grad_sum(op, x3, jit, (4,))), [1, 0, 0, 0])
-    with_idx = _need(f"{name}_pool_with_indices")
+    with_idx = jaxpool.max_pool_with_indices if name == "max" else jaxpool.min_pool_with_indices
     for x, args, want in [(x1, ((2, 2), 2), [[1]]), (x2, ((2,), 1), [0, 1, 2]), (x3, ((4,),), [0])]:
         _, idx = _maybe_jit(lambda a, args=args: with_idx(a, *args), jit)(x)
         assert idx.dtype == jnp.int32
@@ -265,8 +260,7 @@ def test_P14_dilation_shapes_and_gradients(jit):
 
 @JIT
 def test_P15_adaptive_bins_follow_pytorch(jit):
-    adaptive = _need("adaptive_avg_pool")
-    run = lambda x, out: _sp(_maybe_jit(lambda a: adaptive(a, out), jit)(x))  # noqa: E731
+    run = lambda x, out: _sp(_maybe_jit(lambda a: jaxpool.adaptive_avg_pool(a, out), jit)(x))  # noqa: E731
     _close(run(_img([2, 4, 6, 8, 10]), (3,)), [3, 6, 9])
     _close(run(_img(np.arange(10)), (3,)), [1.5, 4.5, 7.5])
     _close(run(_img([1, 5]), (3,)), [1, 3, 5])

@@ -137,18 +137,24 @@ def test_vmap_jit_and_batch_axes():
 
 
 @pytest.mark.parametrize(
-    "args, kwargs, err",
+    "args, kwargs, err, name",
     [
-        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.float32), (4, 4)), {}, TypeError),
-        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 3, 1), np.int32), (4, 4)), {}, ValueError),
-        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32), (0, 4)), {}, ValueError),
-        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32), (4, None)), {}, TypeError),
-        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32), (4, 4, 4, 4)), {}, ValueError),
-        ((np.ones((2, 2), np.complex64), np.zeros((2, 2), np.int32), (4,)), {}, TypeError),
-        ((np.ones((1, 2, 2)), np.zeros((1, 2, 2), np.int32), (4,)), {"channels_first": 1},
-         TypeError),
+        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.float32), (4, 4)), {}, TypeError,
+         "indices must have an integer dtype"),
+        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 3, 1), np.int32), (4, 4)), {}, ValueError,
+         r"values shape \(1, 2, 2, 1\) and indices shape \(1, 2, 3, 1\)"),
+        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32), (0, 4)), {}, ValueError,
+         r"output_size=\(0, 4\)"),
+        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32), (4, None)), {}, TypeError,
+         r"output_size must hold ints"),
+        ((np.ones((1, 2, 2, 1)), np.zeros((1, 2, 2, 1), np.int32), (4, 4, 4, 4)), {}, ValueError,
+         "output_size implies 4 spatial dims"),
+        ((np.ones((2, 2), np.complex64), np.zeros((2, 2), np.int32), (4,)), {}, TypeError,
+         "values has dtype complex64"),
+        ((np.ones((1, 2, 2)), np.zeros((1, 2, 2), np.int32), (4,)), {"channels_first": 1}, TypeError,
+         "channels_first"),
     ],
 )
-def test_errors(args, kwargs, err):
-    with pytest.raises(err):
+def test_errors(args, kwargs, err, name):
+    with pytest.raises(err, match=name):
         jaxpool.max_unpool(*args, **kwargs)

@@ -218,7 +218,7 @@ def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path: Path, kind:
     marker = tmp_path / "PWNED"
     evil = pickle.dumps({"data": _payloads(marker)[kind], "labels": [0]}, protocol=protocol)  # str keys: no globals
     (tmp_path / "data_batch_3").write_bytes(evil)
-    with pytest.raises(pickle.UnpicklingError) as info:
+    with pytest.raises(pickle.UnpicklingError, match="refused to unpickle global") as info:
         load_cifar10_python(tmp_path)
     assert isinstance(info.value, UnsafePickleError)
     message = str(info.value)

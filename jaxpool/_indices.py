@@ -32,7 +32,7 @@ from jaxpool._args import (
 )
 from jaxpool._geometry import PoolGeometry, prepare
 from jaxpool._max import extreme_pool, gather, winners
-from jaxpool._sharding import whole_axes
+from jaxpool._sharding import match_sharding, whole_axes
 
 Array = jax.Array
 
@@ -76,7 +76,7 @@ def indices_for(x: Array, geom: PoolGeometry, take_max: bool, iota: Array | None
     if xs.dtype == jnp.bool_:
         xs = xs.astype(jnp.uint8)
     _, args = winners(xs, geom, take_max)
-    return gather(iota, geom, args)
+    return gather(match_sharding(iota, xs), geom, args)
 
 
 def _pool_with_indices(

@@ -70,6 +70,30 @@ def whole_axes(x: Array, axes: Sequence[int]) -> Array:
     return jax.sharding.reshard(x, PartitionSpec(*(None if i in set(axes) else s for i, s in enumerate(spec))))
 
 
+def _varying(x: Array) -> frozenset:
+    """The manual mesh axes ``x`` varies over (inside ``shard_map``; empty elsewhere)."""
+    return frozenset(jax.typeof(x).manual_axis_type.varying)
+
+
+def match_sharding(v: Array, like: Array) -> Array:
+    """``v`` (shaped like ``like``) typed like ``like``: with its explicit sharding and, inside ``shard_map``, varying
+    over the same manual axes. For arrays built from iotas (an index array), which have neither, before they meet
+    ``like``'s values in one ``select`` or ``scan``.
+
+    Returns:
+      ``v`` itself when the types already agree (always so without an explicit mesh or ``shard_map``); else
+      ``v`` resharded (``jax.sharding.reshard``; each device keeps its block of a replicated value) and/or cast
+      to varying (``lax.pcast``); neither communicates.
+    """
+    spec = _spec(like)
+    if spec != _spec(v):
+        v = jax.sharding.reshard(v, PartitionSpec(*spec))
+    missing = tuple(sorted(_varying(like) - _varying(v)))
+    if missing:
+        v = lax.pcast(v, missing, to="varying")
+    return v
+
+
 def reshape_like(v: Array, shape: Sequence[int], like: Array) -> Array:
     """``v.reshape(shape)`` for a reshape that keeps every sharded axis of ``like`` (same rank as ``shape``).
 

@@ -72,6 +72,10 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "global_max": lambda x: (jaxpool.global_max_pool(x),),
     "blur": lambda x: (jaxpool.blur_pool(x),),
     "fractional_max": _fractional,
+    # Large windows (jaxpool/_large_windows.py, _stride_blocks.py): 1-D over (8, 64, 8), at the crossovers.
+    "max_large_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),
+    "avg_large_blocks": lambda x: (jaxpool.avg_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 16, 4, "SAME"),),
+    "sum_large": lambda x: (jaxpool.sum_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),),
     "linen_max": lambda x: (jaxpool.linen.MaxPool((2, 2), (2, 2)).apply({}, x),),
     "nnx_avg": lambda x: (jaxpool.nnx.AvgPool((3, 3), (2, 2), "SAME")(x),),
 }
@@ -80,8 +84,9 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
 SLOW_OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "max_1d_stride1_same": lambda x: (jaxpool.max_pool(x.reshape(8, 64, 8), 3, 1, "SAME"),),
     "avg_1d_reduce_window": lambda x: (jaxpool.avg_pool(x.reshape(8, 64, 8), 3, 2, "SAME"),),
+    # (N, H, W, C) -> (N, C, H, W): the sharded feature axis stays the channel axis
     "max_channels_first_dilated": lambda x: (
-        jaxpool.max_pool(x, (2, 2), (1, 2), 1, dilation=(2, 1), channels_first=True),),
+        jaxpool.max_pool(jnp.moveaxis(x, -1, 1), (2, 2), (1, 2), 1, dilation=(2, 1), channels_first=True),),
     "sum_3d": lambda x: (jaxpool.sum_pool(jnp.stack([x, -x], axis=3), (2, 2, 2), (2, 1, 2), "SAME"),),
     "min_ceil_mode": lambda x: (jaxpool.min_pool(x, (3, 3), (2, 2), 1, ceil_mode=True),),
     "lp_tiling": lambda x: (jaxpool.lp_pool(x, 3.0, (4, 4), (4, 4)),),

@@ -151,6 +151,17 @@ def receptive_field(
     return tuple(out)
 
 
+def _take_per_axis(x: np.ndarray, indices: list[np.ndarray]) -> np.ndarray:
+    """``x`` ``(N, *spatial, C)`` with spatial axis d re-indexed per example by ``indices[d]`` ``(N, size_d)``."""
+    n, nd = x.shape[0], len(indices)
+    out = x
+    for d, idx in enumerate(indices):
+        shape = [n] + [1] * nd + [1]
+        shape[1 + d] = idx.shape[1]
+        out = np.take_along_axis(out, idx.reshape(shape), axis=1 + d)
+    return out
+
+
 def circular_shift(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Roll each example by its own offsets along the spatial axes (wrap-around), as ``np.roll`` per
     example.
@@ -171,14 +182,8 @@ def circular_shift(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"offsets has shape {offsets.shape}; expected (N, num_spatial) = {(n, nd)}"
         )
-    out = x
-    for d in range(nd):
-        size = x.shape[1 + d]
-        idx = (np.arange(size)[None, :] - offsets[:, d : d + 1]) % size  # (N, size)
-        shape = [n] + [1] * nd + [1]
-        shape[1 + d] = size
-        out = np.take_along_axis(out, idx.reshape(shape), axis=1 + d)
-    return out
+    return _take_per_axis(x, [(np.arange(size)[None, :] - offsets[:, d : d + 1]) % size  # (N, size)
+                              for d, size in enumerate(x.shape[1:-1])])
 
 
 def shift_consistency(
@@ -253,14 +258,9 @@ def crop_shift(canvas: np.ndarray, margin: int, offsets: np.ndarray) -> np.ndarr
         raise ValueError(f"margin={margin} must be >= 0 and leave a window in the canvas {canvas.shape}")
     if offsets.size and np.abs(offsets).max() > margin:
         raise ValueError(f"offsets reach {np.abs(offsets).max()}, beyond the canvas margin {margin}")
-    out = canvas
-    for d in range(nd):
-        size = canvas.shape[1 + d] - 2 * margin
-        idx = margin + np.arange(size)[None, :] - offsets[:, d : d + 1]  # (N, size), inside [0, size + 2S)
-        shape = [n] + [1] * nd + [1]
-        shape[1 + d] = size
-        out = np.take_along_axis(out, idx.reshape(shape), axis=1 + d)
-    return out
+    # per axis (N, size) indices inside [0, size + 2S)
+    return _take_per_axis(canvas, [margin + np.arange(size - 2 * margin)[None, :] - offsets[:, d : d + 1]
+                                   for d, size in enumerate(canvas.shape[1:-1])])
 
 
 def crop_shift_consistency(

@@ -74,8 +74,6 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "fractional_max": _fractional,
     # Large windows (jaxpool/_large_windows.py, _stride_blocks.py): 1-D over (8, 64, 8), at the crossovers.
     "max_large_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),
-    "avg_large_blocks": lambda x: (jaxpool.avg_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 16, 4, "SAME"),),
-    "sum_large": lambda x: (jaxpool.sum_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),),
     "linen_max": lambda x: (jaxpool.linen.MaxPool((2, 2), (2, 2)).apply({}, x),),
     "nnx_avg": lambda x: (jaxpool.nnx.AvgPool((3, 3), (2, 2), "SAME")(x),),
 }
@@ -92,6 +90,8 @@ SLOW_OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "lp_tiling": lambda x: (jaxpool.lp_pool(x, 3.0, (4, 4), (4, 4)),),
     "linen_adaptive_max": lambda x: (jaxpool.linen.AdaptiveMaxPool((3, 3)).apply({}, x),),
     "nnx_global_max": lambda x: (jaxpool.nnx.GlobalMaxPool()(x),),
+    "avg_large_blocks": lambda x: (jaxpool.avg_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 16, 4, "SAME"),),
+    "sum_large": lambda x: (jaxpool.sum_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),),
 }
 
 

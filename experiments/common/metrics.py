@@ -215,20 +215,25 @@ def shift_consistency(
         raise ValueError(f"shift.max_shift={max_shift} must be >= 0")
     if passes < 1:
         raise ValueError(f"shift.passes={passes} must be >= 1")
-    n, nd = x.shape[0], x.ndim - 2
+    consistent, shifted_acc = _consistency(predict, lambda o: circular_shift(x, o), x.shape[0], x.ndim - 2, y,
+                                           max_shift, passes, seed)
+    return {"shift_consistency": consistent, "shifted_test_acc": shifted_acc}
+
+
+def _consistency(predict: Callable[[np.ndarray], np.ndarray], shifted: Callable[[np.ndarray], np.ndarray], n: int,
+                 nd: int, y: np.ndarray, max_shift: int, passes: int, seed: int) -> tuple[float, float]:
+    """(shift consistency %, accuracy under shift %) of ``predict`` on ``shifted(offsets)`` inputs, averaged over
+    ``passes``; pass p draws shift A's then shift B's ``(n, nd)`` offsets from ``default_rng((seed, p))``."""
     consistent, shifted_acc = [], []
     for p in range(passes):
         rng = np.random.default_rng((seed, p))
         a = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
         b = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
-        pred_a = np.asarray(predict(circular_shift(x, a)))
-        pred_b = np.asarray(predict(circular_shift(x, b)))
+        pred_a = np.asarray(predict(shifted(a)))
+        pred_b = np.asarray(predict(shifted(b)))
         consistent.append(np.mean(pred_a == pred_b))
         shifted_acc.append(np.mean(pred_a == y))
-    return {
-        "shift_consistency": 100.0 * float(np.mean(consistent)),
-        "shifted_test_acc": 100.0 * float(np.mean(shifted_acc)),
-    }
+    return 100.0 * float(np.mean(consistent)), 100.0 * float(np.mean(shifted_acc))
 
 
 def crop_shift(canvas: np.ndarray, margin: int, offsets: np.ndarray) -> np.ndarray:
@@ -294,17 +299,6 @@ def crop_shift_consistency(
         raise ValueError(f"shift.max_shift={max_shift} must be in [0, canvas margin {margin}]")
     if passes < 1:
         raise ValueError(f"shift.passes={passes} must be >= 1")
-    n, nd = canvas.shape[0], canvas.ndim - 2
-    consistent, shifted_acc = [], []
-    for p in range(passes):
-        rng = np.random.default_rng((seed, p))
-        a = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
-        b = rng.integers(-max_shift, max_shift + 1, size=(n, nd))
-        pred_a = np.asarray(predict(crop_shift(canvas, margin, a)))
-        pred_b = np.asarray(predict(crop_shift(canvas, margin, b)))
-        consistent.append(np.mean(pred_a == pred_b))
-        shifted_acc.append(np.mean(pred_a == y))
-    return {
-        "shift_consistency_crop": 100.0 * float(np.mean(consistent)),
-        "shifted_test_acc_crop": 100.0 * float(np.mean(shifted_acc)),
-    }
+    consistent, shifted_acc = _consistency(predict, lambda o: crop_shift(canvas, margin, o), canvas.shape[0],
+                                           canvas.ndim - 2, y, max_shift, passes, seed)
+    return {"shift_consistency_crop": consistent, "shifted_test_acc_crop": shifted_acc}

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 #: Fixed downsampling (the "pooling" side of the contrasts).
 POOLING = ("max_pool", "avg_pool", "lp_pool", "blur_pool")
@@ -59,6 +58,8 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     mean = float(arr.mean())
     if arr.size == 1:
         return mean, math.nan, math.nan
+    import scipy.stats  # on first use: its import (~0.5 s) is not paid by CLI calls that stop early
+
     half = float(scipy.stats.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
     return mean, mean - half, mean + half
 
@@ -88,6 +89,8 @@ def paired_test(a: Mapping[int, float], b: Mapping[int, float], level: float = 0
     if sd == 0.0:
         p = 1.0 if diffs[0] == 0.0 else 0.0
         return {**out, **nan, "ci_low": low, "ci_high": high, "sd_diff": 0.0, "p": p}
+    import scipy.stats
+
     res = scipy.stats.ttest_rel(np.asarray([a[s] for s in seeds]), np.asarray([b[s] for s in seeds]))
     return {**out, "ci_low": low, "ci_high": high, "sd_diff": sd, "t": float(res.statistic),
             "p": float(res.pvalue), "d_z": out["mean_diff"] / sd}  # fmt: skip

@@ -45,7 +45,6 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import tqdm
-from tensorboardX import SummaryWriter
 
 from experiments.common import checkpoints as _checkpoints
 from experiments.common import distributed as _distributed
@@ -191,7 +190,13 @@ def _train(
         metrics_path.unlink(missing_ok=True)
         shutil.rmtree(workdir / "tensorboard", ignore_errors=True)
     # On resume, TensorBoard hides the killed run's events past the checkpoint (purge_step).
-    tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None) if writer else None
+    tb = None
+    if writer:
+        # Imported here: tensorboardX imports torch when it is installed (~1 s), which a CLI call that stops
+        # at a bad argument, or a process that never writes, should not pay.
+        from tensorboardX import SummaryWriter
+
+        tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=step + 1 if step else None)
 
     def log(record: dict[str, float]) -> None:
         if writer:

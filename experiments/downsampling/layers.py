@@ -82,8 +82,19 @@ class Conv(nn.Module):
             ]
             for offs in itertools.product(range(k), repeat=n)
         ]
-        cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
-        out = cols @ kernel.astype(self.dtype).reshape(-1, self.features)
+        taps = kernel.astype(self.dtype).reshape(-1, x.shape[-1], self.features)
+        if x.shape[-1] == 1:
+            # One input channel: a dot per tap (contraction length 1, which XLA fuses as a broadcast
+            # multiply), summed in tap order. Measured fwd+bwd on the 2-core CPU, batch 100: the MNIST-1D
+            # first layer (length 40, 20 features) 152 us against 320 us for im2col's (.., 3) @ (3, 20) dot
+            # (the whole max_pool training step 0.86 -> 0.75 ms); the 2-D digits' (40x40, 4 features) 2258
+            # against 2550 us. With 20 input channels im2col stays faster (255 against 371 us).
+            out = patches[0] @ taps[0]
+            for patch, tap in zip(patches[1:], taps[1:], strict=True):
+                out = out + patch @ tap
+        else:
+            cols = jnp.concatenate(patches, axis=-1) if len(patches) > 1 else patches[0]
+            out = cols @ taps.reshape(-1, self.features)
         return out + bias.astype(self.dtype).reshape((1,) * (out.ndim - 1) + (-1,))
 
 

@@ -2,7 +2,8 @@
 and the geometry of the no-downsampling controls (``matched_dilations``, ``readout``).
 
 Convolutions are written as im2col — the ``prod(kernel)`` shifted, strided slices of the zero-padded
-input concatenated on the feature axis, then one matmul — which is the same linear map as
+input concatenated on the feature axis, then one matmul (with one input channel: one dot per slice, summed)
+— which is the same linear map as
 ``torch.nn.functional.conv{1,2}d`` (cross-correlation, zero padding) but much faster than XLA:CPU's
 convolution for these tiny shapes (measured on the 2-core CPU this study runs on). Initialisation is
 PyTorch's default for ``nn.Conv*d`` and ``nn.Linear``: weights and biases uniform in ``±1/sqrt(fan_in)``.

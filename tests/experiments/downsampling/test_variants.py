@@ -196,31 +196,32 @@ def test_dilated_conv_matches_torch(n: int, dilation: int, stride: int) -> None:
 # k * C_in inputs is a matmul, 2 * L_out * k * C_in * C_out, plus L_out * C_out bias adds; a ReLU 1 per
 # element; a 2/2 max 1 per output; the blur (4 taps) 4 multiplies + 3 adds per output; the head
 # 2 * inputs * 10 + 10.
-#   conv1 (L 40, 1 -> 20) is one dot per tap (layers.Conv with one input channel): 3 dots of contraction 1,
-#   counted 2*40*20 each, 2 tap sums of 800, 800 bias adds = 7200; conv 20 -> 20 at L 40: 2*40*60*20 + 800 =
-#   96800, at L 20: 48400, at L 10: 24200.
+#   conv1 (L 40, 1 -> 20): 2*40*3*20 + 800 = 5600; conv 20 -> 20 at L 40: 2*40*60*20 + 800 = 96800, at L 20:
+#   48400, at L 10: 24200.
 FLOPS_1D = {
     # conv1, relu 800, extra conv s2 (L 20) 48400, relu 400, conv2 48400, relu 400, extra s2 (L 10) 24200,
     # relu 200, head 4010
-    "learned_conv": 7200 + 800 + 48400 + 400 + 48400 + 400 + 24200 + 200 + 4010,  # 134010
+    "learned_conv": 5600 + 800 + 48400 + 400 + 48400 + 400 + 24200 + 200 + 4010,  # 132410
     # conv1, relu, extra conv 96800, relu 800, max 400, conv2 48400, relu 400, extra 48400, relu 400, max 200
-    "convpool": 7200 + 800 + 96800 + 800 + 400 + 48400 + 400 + 48400 + 400 + 200 + 4010,  # 207810
+    "convpool": 5600 + 800 + 96800 + 800 + 400 + 48400 + 400 + 48400 + 400 + 200 + 4010,  # 206210
     # conv1, relu, blur 7*400, conv2, relu, blur 7*200, head
-    "blur_only": 7200 + 800 + 2800 + 48400 + 400 + 1400 + 4010,  # 65010
+    "blur_only": 5600 + 800 + 2800 + 48400 + 400 + 1400 + 4010,  # 63410
     # conv1, relu, conv2 at L 40, relu, head 2*800*10 + 10
-    "none_dilated": 7200 + 800 + 96800 + 800 + 16010,  # 121610
-    "none_same_head": 7200 + 800 + 96800 + 800 + 4010,  # 109610
-    "max_pool": 7200 + 800 + 400 + 48400 + 400 + 200 + 4010,  # 61410
+    "none_dilated": 5600 + 800 + 96800 + 800 + 16010,  # 120010
+    "none_same_head": 5600 + 800 + 96800 + 800 + 4010,  # 108010
+    "max_pool": 5600 + 800 + 400 + 48400 + 400 + 200 + 4010,  # 59810
 }
 
 
 @pytest.mark.parametrize("variant", sorted(FLOPS_1D))
 def test_flops_1d_by_hand(variant: str) -> None:
-    """XLA's count is the hand count, plus what fusion recomputes: XLA fuses a conv's input producers
-    (ReLU, pooling) into each of the im2col slices and counts them again, up to 6 % here."""
+    """XLA's count is the hand count, plus what fusion recomputes and the one-channel convolution's form:
+    XLA fuses a conv's input producers (ReLU, pooling) into each of the im2col slices and counts them again,
+    and it counts the first layer's per-tap dots (``layers.Conv`` with one input channel) as 3 dots of
+    contraction 1 plus 2 tap sums (7200 instead of 5600) unless it fuses them; up to 9 % in all here."""
     model = CNN1D(variant)
     xla = flops_per_example(model.apply, init_params(model, (40, 1), seed=0), (40, 1))
-    assert FLOPS_1D[variant] <= xla <= 1.06 * FLOPS_1D[variant]
+    assert FLOPS_1D[variant] <= xla <= 1.09 * FLOPS_1D[variant]
 
 
 def test_result_json_carries_the_receptive_field(tiny_config, tmp_path) -> None:  # noqa: ANN001

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: lint, then the default test suite (slow tests need --runslow) on two xdist workers; tests
-# marked with one xdist_group share a worker (the sharding matrix). Extra args go to pytest.
+# The test command: lint, then the default test suite (slow tests need --runslow) on two xdist workers. Extra
+# args go to pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 ruff check jaxpool experiments tests
-python -m pytest -q -n 2 --dist loadgroup "$@"
+python -m pytest -q -n 2 "$@"

@@ -32,10 +32,6 @@ from reference import fractional_reference, pool_reference, pool_reference_vjp, 
 import jaxpool
 
 ROOT = Path(__file__).resolve().parent.parent
-# Every cell reads one subprocess's results: under ``pytest -n 2 --dist loadgroup`` (scripts/test.sh) they all
-# go to one xdist worker, so the other keeps running tests while the subprocess computes, instead of waiting
-# on the lock below for its results.
-pytestmark = pytest.mark.xdist_group("sharding")
 LOCAL_MODES = ("explicit_batch", "explicit_feature", "shard_map", "auto_batch", "auto_feature")
 
 

@@ -40,14 +40,16 @@ def main(config_path: str, workdir: str, out_prefix: str) -> None:
         writes.append(str(path))
         real_append(path, record)
 
-    real_writer = train_module.SummaryWriter
+    import tensorboardX  # the trainer imports SummaryWriter from it when it first writes
+
+    real_writer = tensorboardX.SummaryWriter
 
     def logged_summary_writer(logdir: str, **kwargs: Any) -> Any:
         writes.append(logdir)
         return real_writer(logdir, **kwargs)
 
     _io.atomic_write_bytes, _io.append_jsonl = logged_bytes, logged_append
-    train_module.SummaryWriter = logged_summary_writer
+    tensorboardX.SummaryWriter = logged_summary_writer
 
     final: dict[str, Any] = {}
     real_compiled = train_module.compiled_functions

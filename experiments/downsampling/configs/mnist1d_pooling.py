@@ -13,19 +13,21 @@ One run:
       --workdir runs/one --config.model.downsample=avg_pool --config.seed=1
 
 The default sweep (12 variants x 5 seeds 0-4 x train sizes 1000 and 5000 = 120 runs; CPU only; on the
-2-core machine with two workers 1083 s for the sweep and 18 min 40 s for ``bash scripts/ablate.sh`` with
-the data cached and other jobs running at lower priority; about 20 CPU-minutes in all):
+2-core CPU with two workers, a fresh clone (new .venv, data generated) takes 10 min 0 s for
+``bash scripts/ablate.sh`` (545 s for the sweep, 18 CPU-minutes in all)):
 
   python -m experiments.downsampling.main --sweep --config experiments/downsampling/configs/mnist1d_pooling.py \
       --workdir runs/mnist1d --workers 2
 
 Expected (final test accuracy %, mean [95 % t-interval] over seeds 0-4; experiments/results/mnist1d_main/):
-at 1000 training examples max 77.8 [76.2, 79.3], avg 74.8 [73.3, 76.2], L2 78.8 [77.1, 80.5], blur 85.8
-[83.0, 88.6], convpool 84.4 [79.6, 89.3], learned_conv 74.6 [71.8, 77.4], blur_only 79.5 [77.4, 81.7],
-strided_conv 59.6 [57.3, 62.0], subsample 59.6 [57.1, 62.1], none 60.8 [57.5, 64.1], none_dilated 64.8
-[62.4, 67.2], none_same_head 60.8 [58.0, 63.5] (paper: max 78.2, avg 78.0, L2 77.2, strided 57.4, none
-59.2); at 5000 the gaps shrink (max 94.7, avg 93.9, L2 94.8, blur 96.0, convpool 96.9, learned_conv 96.3,
-blur_only 94.3, strided 90.8, subsample 90.2, none 90.8, none_dilated 93.5, none_same_head 87.0).
+at 1000 training examples max 77.6 [75.9, 79.3], avg 74.9 [73.3, 76.5], L2 78.8 [77.0, 80.7], blur 85.6
+[82.8, 88.4], convpool 85.4 [81.1, 89.7], learned_conv 75.5 [71.2, 79.8], blur_only 79.9 [78.3, 81.6],
+strided_conv 59.6 [57.2, 62.1], subsample 59.6 [56.8, 62.4], none 60.7 [57.4, 64.1], none_dilated 64.8
+[62.4, 67.1], none_same_head 60.5 [57.0, 64.0] (paper: max 78.2, avg 78.0, L2 77.2, strided 57.4, none
+59.2); at 5000 the gaps shrink (max 95.1 [94.3, 95.8], avg 93.7 [92.2, 95.2], L2 94.6 [93.8, 95.4], blur
+95.5 [94.5, 96.6], convpool 96.9 [95.2, 98.5], learned_conv 95.5 [93.8, 97.2], blur_only 94.9 [94.5, 95.2],
+strided 90.4 [89.6, 91.1], subsample 90.8 [89.5, 92.1], none 91.1 [88.7, 93.5], none_dilated 93.0
+[91.9, 94.1], none_same_head 87.3 [85.7, 89.0]).
 ``summary.md`` holds the paired tests; experiments/README.md reads them and explains why average pooling
 sits below the paper's single run.
 
@@ -105,9 +107,9 @@ def get_config() -> ml_collections.ConfigDict:
             --config experiments/downsampling/configs/mnist1d_pooling.py --workdir runs/mnist1d_pooling
 
     Expected (final test accuracy %, mean over seeds 0-4, n=1000 / n=5000; experiments/results/mnist1d_main/):
-    max 77.8 / 94.7, avg 74.8 / 93.9, L2 78.8 / 94.8, blur 85.8 / 96.0, convpool 84.4 / 96.9, learned_conv
-    74.6 / 96.3, blur_only 79.5 / 94.3, strided_conv 59.6 / 90.8, subsample 59.6 / 90.2, none 60.8 / 90.8,
-    none_dilated 64.8 / 93.5, none_same_head 60.8 / 87.0. ``blur_pool``, ``subsample`` and the variants
+    max 77.6 / 95.1, avg 74.9 / 93.7, L2 78.8 / 94.6, blur 85.6 / 95.5, convpool 85.4 / 96.9, learned_conv
+    75.5 / 95.5, blur_only 79.9 / 94.9, strided_conv 59.6 / 90.4, subsample 59.6 / 90.8, none 60.7 / 91.1,
+    none_dilated 64.8 / 93.0, none_same_head 60.5 / 87.3. ``blur_pool``, ``subsample`` and the variants
     below are our additions (no paper figure).
 
     What each variant isolates (``model.downsample``; both CNN families, experiments/downsampling/models.py):
@@ -132,10 +134,10 @@ def get_config() -> ml_collections.ConfigDict:
       net's global-average head is the same size for every variant; there it only drops positions.)
 
     Per variant (MNIST-1D net; parameters, forward FLOPs per example from XLA, receptive field of a feature the
-    head reads, ``result.json``'s ``receptive_field``): max/avg/lp 3310, 61.8k-73.0k, 10; blur_pool 3310, 67.4k,
-    19; convpool 5750, 210.6k, 16; learned_conv 5750, 133.2k, 13; blur_only 3310, 66.2k, 16; strided_conv 3310,
-    31.6k, 7; subsample 3310, 60.8k, 7; none 9310, 121.6k, 5; none_dilated 9310, 121.6k, 9; none_same_head
-    3310, 109.6k, 5.
+    head reads, ``result.json``'s ``receptive_field``): max/avg/lp 3310, 65.0k-80.2k, 10; blur_pool 3310, 66.6k,
+    19; convpool 5750, 213.8k, 16; learned_conv 5750, 132.4k, 13; blur_only 3310, 65.4k, 16; strided_conv 3310,
+    31.2k, 7; subsample 3310, 64.0k, 7; none 9310, 124.8k, 5; none_dilated 9310, 124.8k, 9; none_same_head
+    3310, 112.8k, 5.
 
     Returns:
       A ConfigDict; every field can be overridden on the command line (``--config.seed=1``).

@@ -14,7 +14,15 @@ import pytest
 from experiments.common.steps import batch_indices, compiled_functions
 from experiments.downsampling.input_pipeline import load_dataset
 from experiments.downsampling.layers import Conv
-from experiments.downsampling.models import CNN1D, CNN2D, POOLINGS, VARIANTS, init_params, stage_output_spatial
+from experiments.downsampling.models import (
+    CNN1D,
+    CNN2D,
+    POOLINGS,
+    VARIANTS,
+    downsample_layers,
+    init_params,
+    stage_output_spatial,
+)
 from experiments.downsampling.train import STUDY
 from experiments.downsampling.validation import validate_config
 
@@ -126,8 +134,17 @@ def test_each_variant_learns(variant: str, tiny_config) -> None:  # noqa: ANN001
     assert losses[-4:].mean() < 0.75 * losses[:4].mean()
 
 
+# The variants whose downsampling point holds a pooling layer; the others (strided_conv, learned_conv and the
+# none variants) build the same code with either pooling, so comparing them would compare the code with itself.
+POOLED = [v for v in VARIANTS if downsample_layers(v, 1, 2.0, 4)]
+
+
+def test_pooled_variants_are_those_with_a_pooling_layer() -> None:
+    assert POOLED == ["max_pool", "avg_pool", "lp_pool", "blur_pool", "convpool", "blur_only", "subsample"]
+
+
 @pytest.mark.parametrize(
-    "name,variant", [("cnn1d", v) for v in VARIANTS] + [("cnn2d", "avg_pool"), ("cnn2d", "blur_pool")]
+    "name,variant", [("cnn1d", v) for v in POOLED] + [("cnn2d", "avg_pool"), ("cnn2d", "blur_pool")]
 )
 def test_ablation_models_with_flax_pooling_match_jaxpool(name: str, variant: str) -> None:
     """flax.linen pooling (the benchmark's baseline) as the oracle: same logits and gradients."""

@@ -43,12 +43,12 @@ which sets the small net: per training step (batch 100, CPU time at load average
 here against 52 ms with 8/16 channels and 104 ms with 4/8 channels and two convs per stage; none 55 ms against
 159 and 192 ms; strided_conv 6 ms against 13 and 55 ms.
 
-Expected (the sweep, 120 runs, 37 min 33 s wall with two workers on the 2-core CPU;
-experiments/results/digits_canvas/; test accuracy %, mean over seeds 0-4, n=1000 / n=4000): max 79.2 / 86.7,
-avg 80.6 / 88.0, L2 80.8 / 88.8, blur 87.3 / 90.2, convpool 80.2 / 90.6, learned_conv 72.0 / 53.9 (two of five
-seeds did not train at n=4000), blur_only 83.9 / 88.0, strided_conv 61.8 / 80.8, subsample 61.8 / 80.8, none
-57.9 / 78.4, none_dilated 68.4 / 88.7, none_same_head 54.7 / 74.7. Training accuracy reaches 98.4-100 % at
-n=1000; at n=4000 the downsampling nets plateau at 89-97 %.
+Expected (the sweep, 120 runs, 29 min 45 s wall with two workers on the idle 2-core CPU, 58.7 CPU-minutes;
+experiments/results/digits_canvas/; test accuracy %, mean over seeds 0-4, n=1000 / n=4000): max 79.1 / 86.7,
+avg 80.9 / 87.9, L2 80.8 / 88.9, blur 87.3 / 90.1, convpool 80.3 / 89.8, learned_conv 72.2 / 55.4 (two of five
+seeds did not train at n=4000), blur_only 83.9 / 87.9, strided_conv 61.8 / 80.7, subsample 61.8 / 80.8, none
+57.9 / 78.3, none_dilated 68.4 / 88.8, none_same_head 54.7 / 74.7. Training accuracy reaches 98.4-100 % at
+n=1000; at n=4000 the downsampling nets plateau at 89-96 %.
 
 Expected (single-run calibration, seed 0, 1000-step runs read at step 750 / step 1000; final train / test
 accuracy %; shift consistency and accuracy under shift after step 1000; CPU seconds (user + sys) of one

@@ -27,12 +27,13 @@ from experiments.downsampling.train import STUDY
 from experiments.downsampling.validation import validate_config
 
 
+@pytest.mark.parametrize("channels", [1, 3])  # 1: the per-tap branch of layers.Conv; 3: im2col
 @pytest.mark.parametrize("n,stride", [(1, 1), (1, 2), (2, 1), (2, 2)])
-def test_conv_matches_torch(n: int, stride: int) -> None:
+def test_conv_matches_torch(n: int, stride: int, channels: int) -> None:
     torch = pytest.importorskip("torch", reason="torch is the oracle for the im2col convolution")
     rng = np.random.default_rng(0)
     spatial = (11,) if n == 1 else (9, 8)
-    x = rng.standard_normal((2, *spatial, 3)).astype(np.float32)
+    x = rng.standard_normal((2, *spatial, channels)).astype(np.float32)
     conv = Conv(5, kernel_size=3, strides=stride, padding=1)
     params = conv.init(jax.random.key(0), x)
     out = np.asarray(conv.apply(params, x))

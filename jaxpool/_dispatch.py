@@ -35,6 +35,8 @@ class Kernels:
         window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
         ``_large_windows`` instead of one view per offset / ``lax.reduce_window``.
       large_extreme_window: the same for max/min values and winners (forward, reverse, jvp, indices).
+      split_extreme_window: the smallest single-axis max/min window split into passes of small windows
+        (``_levels``; below ``large_extreme_window``).
       sum_reduce_window_1d: a single-axis window sum that does not tile its axis goes through
         ``lax.reduce_window`` (differentiated by JAX) rather than slice views.
       extreme_reduce_window_padded_1d: a padded single-axis max/min *values* pass (no winners) goes through
@@ -53,6 +55,7 @@ class Kernels:
     sum_reduce_window_1d: bool
     extreme_reduce_window_padded_1d: bool
     large_scan: str = "associative"
+    split_extreme_window: int = 1 << 30
     stride_block_windows: int = 8
     stride_block_min_window: int = 1 << 30
 
@@ -66,11 +69,14 @@ _CPU = Kernels(
     # w=64 views 707 ms vs blocked 308 ms; max w=64 views 352 ms vs blocked 616 ms, w=4096 blocked 925 ms
     # (views: one program per offset, minutes to compile). Re-measure on a quiet machine.
     large_sum_window=64,
-    # Re-measured after the in-place forward loop (max fwd+bwd, stride 1 SAME, compile process-CPU s / run,
-    # views vs large scheme vs flax, load ~10): w=32 1.64 s / 66 ms vs 1.34 s / 324 ms vs 0.34 s / 529 ms;
-    # w=64 3.19 s / 129 ms vs 1.41 s / 192 ms vs 0.35 s / 1065 ms; w=128 6.86 s / 988 ms vs 1.45 s / 206 ms.
-    # From 64 the views' compile time (14.9 s wall at 64) outweighs their run-time lead.
-    large_extreme_window=64,
+    # Max/min windows split into passes of small windows (_levels) from 16 on (the plan keeps one pass where
+    # that is cheaper), and the blocked running extremes (_large_windows) only from 8192, where the split's
+    # compile time (one pass per level) would pass flax's + 1 s. Max fwd+bwd, stride 1 SAME, f32, idle 2-core
+    # CPU, compile / run, split vs blocked: (8, 16384, 16) w=64 0.49 s / 5.5 ms vs 0.51 s / 35.0 ms; w=4096
+    # 0.95 s / 11.3 ms vs 0.37 s / 44.2 ms; (2, 262144, 16) w=4096 0.96 s / 106 ms vs 0.54 s / 176 ms; w=65536
+    # 1.34 s / 141 ms vs 0.52 s / 194 ms.
+    large_extreme_window=8192,
+    split_extreme_window=16,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
     sum_reduce_window_1d=True,
     # 1-D SAME max values: reduce_window beats the border blocks of the views.

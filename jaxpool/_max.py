@@ -34,25 +34,51 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxpool import _sharding, _windows
+from jaxpool import _levels, _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
 from jaxpool._args import accumulation_dtype as _compute_dtype
 from jaxpool._args import identity as _identity
+from jaxpool._dispatch import kernels
 from jaxpool._geometry import PoolGeometry, prepare
 
 Array = jax.Array
 
 
+def _passes(geom: PoolGeometry) -> list[tuple[tuple, bool]]:
+    """The passes, as ``(AxisGeometry tuple, joined)``: axis groups, last spatial dims first (row-major tie
+    rule), a large single-axis window split into passes of small windows (``_levels``, innermost first).
+    ``joined`` marks a pass that reads the previous pass's result as a run of the same split window: that
+    result is materialized (``_windows.materialize``), or XLA fuses the passes back into one of ``w`` views."""
+    out: list[tuple[tuple, bool]] = []
+    for g in _windows.axis_groups(geom):
+        axes = tuple(geom.axes[i] for i in g)
+        if len(axes) == 1 and _windows.large_axis(axes, "extreme") is None \
+                and axes[0].window >= kernels().split_extreme_window:
+            out.extend(((p,), i > 0) for i, p in enumerate(_levels.passes(axes[0])))
+        else:
+            out.append((axes, False))
+    return out
+
+
 def _groups(geom: PoolGeometry) -> list[tuple]:
-    """Axis groups of the passes, last spatial dims first (row-major tie rule), as AxisGeometry tuples."""
-    return [tuple(geom.axes[i] for i in g) for g in _windows.axis_groups(geom)]
+    return [axes for axes, _ in _passes(geom)]
+
+
+def _joined(geom: PoolGeometry, x: Array, after: int) -> Array:
+    """``x``, the result of pass ``after``, materialized if the next pass is joined to it."""
+    passes = _passes(geom)
+    if after + 1 < len(passes) and passes[after + 1][1]:
+        return _windows.materialize(x)
+    return x
 
 
 def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     dtype = x.dtype
     compute = _compute_dtype(dtype)
     reducer = lax.max if take_max else lax.min
-    for axes in _groups(geom):
+    for i, axes in enumerate(_groups(geom)):
+        if i:
+            x = _joined(geom, x, i - 1)
         if _windows.prefer_reduce_window_extreme(axes) or (compute != dtype and _windows.is_tiling(axes)):
             # XLA's own reduce_window, in the input dtype: faster for padded 1-D passes, and for values alone
             # (no winners) of float16/bfloat16 over tiling windows than widening every slice view (the max is
@@ -70,16 +96,16 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
     x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     args = []
-    for axes in _groups(geom):
-        x, arg = _windows.argextreme_pass(x, axes, ident, take_max)
+    for i, axes in enumerate(_groups(geom)):
+        x, arg = _windows.argextreme_pass(_joined(geom, x, i - 1) if i else x, axes, ident, take_max)
         args.append(arg)
     return x.astype(dtype), tuple(args)
 
 
 def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     """Gather ``t`` (input-shaped, any dtype) at the winners recorded by :func:`winners`."""
-    for axes, arg in zip(_groups(geom), args):
-        t = _windows.gather_pass(t, axes, arg)
+    for i, (axes, arg) in enumerate(zip(_groups(geom), args)):
+        t = _windows.gather_pass(_joined(geom, t, i - 1) if i else t, axes, arg)
     return t
 
 
@@ -92,7 +118,10 @@ def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     shapes = [geom.input_shape]
     for axes in _groups(geom)[:-1]:
         shapes.append(_windows.group_out_shape(shapes[-1], axes))
-    for axes, arg, shape in reversed(list(zip(_groups(geom), args, shapes))):
+    passes = _passes(geom)
+    for i, (axes, arg, shape) in reversed(list(enumerate(zip(_groups(geom), args, shapes)))):
+        if i + 1 < len(passes) and passes[i + 1][1]:
+            ct = _windows.materialize(ct)
         ct = _windows.scatter_pass(ct, axes, shape, arg)
     return ct.astype(dtype)
 

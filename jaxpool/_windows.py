@@ -400,7 +400,11 @@ def materialize(a: Array) -> Array:
     # Both branches return ``a`` (its entries are non-negative offsets); they differ in form only, so that XLA's
     # conditional simplifier cannot prove them equal and inline (then fuse) them.
     keep = lax.optimization_barrier(jnp.asarray(True))
-    return lax.cond(keep, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
+    if jnp.issubdtype(a.dtype, jnp.integer):
+        return lax.cond(keep, lambda v: v, lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), a)
+    # values and cotangents: a product with a one XLA cannot see (linear in ``v``, so JAX transposes it)
+    one = lax.optimization_barrier(jnp.ones((), a.dtype))
+    return lax.cond(keep, lambda v: v, lambda v: v * one, a)
 
 
 def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],

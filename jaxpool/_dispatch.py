@@ -37,6 +37,7 @@ class Kernels:
       large_extreme_window: the same for max/min values and winners (forward, reverse, jvp, indices).
       split_extreme_window: the smallest single-axis max/min window split into passes of small windows
         (``_levels``; below ``large_extreme_window``).
+      split_sum_window: the same for window sums (sum/avg/lp) whose window has a factor up to 16.
       sum_reduce_window_1d: a single-axis window sum that does not tile its axis goes through
         ``lax.reduce_window`` (differentiated by JAX) rather than slice views.
       extreme_reduce_window_padded_1d: a padded single-axis max/min *values* pass (no winners) goes through
@@ -56,6 +57,7 @@ class Kernels:
     extreme_reduce_window_padded_1d: bool
     large_scan: str = "associative"
     split_extreme_window: int = 1 << 30
+    split_sum_window: int = 1 << 30
     stride_block_windows: int = 8
     stride_block_min_window: int = 1 << 30
 
@@ -68,7 +70,6 @@ _CPU = Kernels(
     # 2-core CPU (load ~12; ours vs ours, interleaved, best of 5): sums w=32 views 64 ms vs blocked 345 ms,
     # w=64 views 707 ms vs blocked 308 ms; max w=64 views 352 ms vs blocked 616 ms, w=4096 blocked 925 ms
     # (views: one program per offset, minutes to compile). Re-measure on a quiet machine.
-    large_sum_window=64,
     # Max/min windows split into passes of small windows (_levels) from 16 on (the plan keeps one pass where
     # that is cheaper), and the blocked running extremes (_large_windows) only from 8192, where the split's
     # compile time (one pass per level) would pass flax's + 1 s. Max fwd+bwd, stride 1 SAME, f32, idle 2-core
@@ -77,6 +78,8 @@ _CPU = Kernels(
     # 1.34 s / 141 ms vs 0.52 s / 194 ms.
     large_extreme_window=8192,
     split_extreme_window=16,
+    split_sum_window=16,
+    large_sum_window=64,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
     sum_reduce_window_1d=True,
     # 1-D SAME max values: reduce_window beats the border blocks of the views.

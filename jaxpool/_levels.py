@@ -20,6 +20,9 @@ the inner pass covers run starts ``[p0, p1)``, those whose span reaches the inpu
 rest as its own padding, which never wins. (A run that spans the input but samples none of it needs
 ``dilation > size``; such axes are not split.) Gradients, jvp, indices and unpooling compose pass by pass, as
 for the separable N-d windows.
+
+Window sums split the same way when the runs partition the window (``w = k * b``, spacing ``b``): a sum of
+sums, each adding at most 16 terms, so float32 keeps its accuracy (no prefix-sum difference).
 """
 
 from __future__ import annotations
@@ -84,19 +87,38 @@ def split(a: AxisGeometry, inner: int, outer_views: int, spacing: int) -> tuple[
     return first, second
 
 
-def passes(a: AxisGeometry) -> list[AxisGeometry]:
-    """The passes (in order: innermost first) that compute a max/min pass over ``a``; ``[a]`` if unsplit."""
-    plan = _plan(a.window)
+def passes(a: AxisGeometry, op: str = "extreme") -> list[AxisGeometry]:
+    """The passes (in order: innermost first) that compute a pass over ``a``; ``[a]`` if unsplit.
+
+    ``op="extreme"`` (max/min): runs may overlap (:func:`_plan`). ``op="sum"``: the runs must partition the
+    window, so only windows with a factor ``k <= MAX_VIEWS`` split, as ``k`` runs of ``w / k``
+    (:func:`_sum_plan`); padding contributes zero there, so runs wholly in padding need no care.
+    """
+    plan = _plan(a.window) if op == "extreme" else _sum_plan(a.window)
     if not plan or a.size < a.dilation:
         return [a]
     k, e = plan[0]
     first, second = split(a, a.window - (k - 1) * e, k, e)
-    return [*passes(first), second]
+    return [*passes(first, op), second]
 
 
-def splits(a: AxisGeometry, min_window: int) -> bool:
-    """Is a max/min pass over ``a`` split into several passes (window at least ``min_window``)?"""
-    return a.window >= min_window and len(passes(a)) > 1
+@functools.cache
+def _sum_plan(w: int) -> tuple[tuple[int, int], ...]:
+    """Cheapest split of a window sum into exact partitions: ``((k, w / k), ...)`` outermost first."""
+    return _best_sum(w)[1]
 
 
-__all__ = ["MAX_VIEWS", "PASS_COST", "passes", "split", "splits"]
+@functools.cache
+def _best_sum(w: int) -> tuple[int, tuple[tuple[int, int], ...]]:
+    best: tuple[int, tuple[tuple[int, int], ...]] = (PASS_COST + w, ())
+    for k in range(2, min(MAX_VIEWS, w - 1) + 1):
+        if w % k:
+            continue
+        inner_cost, inner_plan = _best_sum(w // k)
+        cost = PASS_COST + k + inner_cost
+        if cost < best[0]:
+            best = (cost, ((k, w // k), *inner_plan))
+    return best
+
+
+__all__ = ["MAX_VIEWS", "PASS_COST", "passes", "split"]

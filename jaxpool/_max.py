@@ -34,11 +34,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxpool import _levels, _sharding, _windows
+from jaxpool import _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
 from jaxpool._args import accumulation_dtype as _compute_dtype
 from jaxpool._args import identity as _identity
-from jaxpool._dispatch import kernels
 from jaxpool._geometry import PoolGeometry, prepare
 
 Array = jax.Array
@@ -52,9 +51,9 @@ def _passes(geom: PoolGeometry) -> list[tuple[tuple, bool]]:
     out: list[tuple[tuple, bool]] = []
     for g in _windows.axis_groups(geom):
         axes = tuple(geom.axes[i] for i in g)
-        if len(axes) == 1 and _windows.large_axis(axes, "extreme") is None \
-                and axes[0].window >= kernels().split_extreme_window:
-            out.extend(((p,), i > 0) for i, p in enumerate(_levels.passes(axes[0])))
+        split = _windows.split_passes(axes, "extreme")
+        if split:
+            out.extend((p, i > 0) for i, p in enumerate(split))
         else:
             out.append((axes, False))
     return out

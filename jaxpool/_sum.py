@@ -61,11 +61,14 @@ def _window_sum(x: Array, geom: PoolGeometry) -> Array:
     derivative of it; the others through :func:`_group_sum`.
     """
     for g in _windows.axis_groups(geom):
-        axes = tuple(geom.axes[i] for i in g)
-        if _windows.prefer_reduce_window(axes):
-            x = _windows.reduce_window_pass(x, axes, 0, lax.add)
-        else:
-            x = _group_sum(x, axes, tuple(x.shape))
+        group = tuple(geom.axes[i] for i in g)
+        for i, axes in enumerate(_windows.split_passes(group, "sum") or [group]):
+            if i:  # a run of the same split window: stored once, or XLA fuses the passes back together
+                x = _windows.materialize(x)
+            if _windows.prefer_reduce_window(axes):
+                x = _windows.reduce_window_pass(x, axes, 0, lax.add)
+            else:
+                x = _group_sum(x, axes, tuple(x.shape))
     return x
 
 

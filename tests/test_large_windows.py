@@ -22,11 +22,13 @@ from jaxpool._geometry import resolve
 
 @pytest.fixture(autouse=True)
 def low_crossover():
-    """Route windows from 8 up through the large-window scheme, so the brute-force reference stays fast;
-    jit caches are cleared on both sides (jaxpool jits on the static geometry, not on the table)."""
+    """Route windows from 8 up through the large-window scheme (none split into passes of small windows), so
+    the brute-force reference stays fast; jit caches are cleared on both sides (jaxpool jits on the static
+    geometry, not on the table)."""
     backend = jax.default_backend()
     saved = _dispatch.TABLE[backend]
-    _dispatch.TABLE[backend] = dataclasses.replace(saved, large_sum_window=8, large_extreme_window=8)
+    _dispatch.TABLE[backend] = dataclasses.replace(saved, large_sum_window=8, large_extreme_window=8,
+                                                   split_sum_window=1 << 30, split_extreme_window=1 << 30)
     jax.clear_caches()
     yield
     _dispatch.TABLE[backend] = saved

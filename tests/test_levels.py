@@ -1,7 +1,7 @@
-"""Large max/min windows split into passes of small windows (``_levels``) against the NumPy reference.
+"""Large windows split into passes of small windows (``_levels``) against the NumPy reference.
 
-Every case checks that its window is split (``_max._passes`` holds several passes of one axis) and then
-compares values, gradients, jvp and indices with the brute-force reference: padding (low runs of padding
+Every case checks that its window is split (``_windows.split_passes``) and then compares values, gradients,
+jvp and indices (max/min; values and gradients for sum/avg/lp) with the brute-force reference: padding (low runs of padding
 that the outer pass sees as its own), strides, dilation, ceil_mode, ties, NaN, infinities equal to the
 padding's identity, integers, several axes, and the plan's arithmetic by hand.
 """
@@ -27,6 +27,7 @@ def split_everything():
     backend = jax.default_backend()
     saved = _dispatch.TABLE[backend]
     _dispatch.TABLE[backend] = dataclasses.replace(saved, large_extreme_window=1 << 30, split_extreme_window=2,
+                                                   large_sum_window=1 << 30, split_sum_window=2,
                                                    stride_block_min_window=1 << 30)
     jax.clear_caches()
     yield
@@ -172,3 +173,54 @@ def test_program_size_grows_with_the_number_of_passes_only():
     assert len(_levels.passes(resolve(x.shape, 4096, 1, "SAME").axes[0])) == 4
     small, big = count(64), count(4096)  # 2 passes of 8 views; 4 passes of 8 views
     assert big < 2.5 * small, (small, big)
+
+
+SUM_GEOMS = [
+    (24, 1, "SAME", 1, False),
+    (32, 4, ((30, 1),), 1, True),
+    (20, 3, 7, 2, False),
+    (36, 5, "VALID", 1, False),
+]
+
+
+@pytest.mark.parametrize("geom", SUM_GEOMS, ids=lambda g: f"w{g[0]}s{g[1]}p{g[2]}d{g[3]}c{int(g[4])}")
+@pytest.mark.parametrize("op", ["sum", "avg", "lp"])
+def test_window_sums_values_and_grad(op, geom):
+    from jaxpool import _windows
+    w, s, pad, dil, ceil = geom
+    g0 = resolve((2, 83, 2), w, s, pad, dilation=dil, ceil_mode=ceil)
+    split = _windows.split_passes(g0.axes, "sum")
+    assert split is not None and len(split) > 1
+    x = np.random.default_rng(11).standard_normal((2, 83, 2)).astype(np.float32)
+    kw = dict(dilation=dil, ceil_mode=ceil)
+    ref_kw = dict(kw, norm_type=2.0) if op == "lp" else kw
+    f = (lambda v: jaxpool.lp_pool(v, 2.0, w, s, pad, **kw)) if op == "lp" else \
+        (lambda v: {"sum": jaxpool.sum_pool, "avg": jaxpool.avg_pool}[op](v, w, s, pad, **kw))
+    y = f(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(y, np.float64), pool_reference_exact(x, op, w, s, pad, **ref_kw),
+                               rtol=1e-5, atol=1e-5)
+    g = np.random.default_rng(12).standard_normal(y.shape).astype(np.float32)
+    dx = jax.jit(lambda v, c: jax.vjp(f, v)[1](c)[0])(jnp.asarray(x), jnp.asarray(g))
+    np.testing.assert_allclose(np.asarray(dx, np.float64), pool_reference_vjp(x, g, op, w, s, pad, **ref_kw),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_prime_sum_window_is_not_split():
+    from jaxpool import _windows
+    assert _windows.split_passes(resolve((1, 200, 1), 37, 1, "SAME").axes, "sum") is None
+    assert _levels._sum_plan(64) == ((8, 8),) and _levels._sum_plan(37) == ()
+
+
+def test_float32_average_of_4096_keeps_float32_accuracy_on_the_default_path(monkeypatch):
+    # The default table (no fixture override): width 4096 splits into four passes of 8-term sums.
+    backend = jax.default_backend()
+    monkeypatch.setitem(_dispatch.TABLE, backend, _dispatch._CPU if backend == "cpu" else _dispatch.TABLE[backend])
+    jax.clear_caches()
+    from jaxpool import _windows
+    n, w = 12288, 4096
+    assert len(_windows.split_passes(resolve((1, n, 1), w, 1, "VALID").axes, "sum")) == 4  # 8 * 8 * 8 * 8
+    x = (1000.0 + np.random.default_rng(9).standard_normal(n)).astype(np.float32)
+    y = np.asarray(jaxpool.avg_pool(x.reshape(1, n, 1), w)).ravel()
+    c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64))])
+    ref = (c[w:] - c[:-w]) / w  # float64 reference of the float32 inputs
+    assert np.max(np.abs(y - ref) / ref) < 1e-5

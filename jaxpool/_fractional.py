@@ -45,6 +45,7 @@ from jaxpool._args import (
 from jaxpool._args import as_int as _as_int
 from jaxpool._indices import max_pool_with_indices
 from jaxpool._max import max_pool
+from jaxpool._sharding import whole_axes
 
 Array = jax.Array
 
@@ -230,6 +231,7 @@ def _pool(
     x: Array, samples: Array, axes: tuple, window: tuple, sizes: tuple, channels_first: bool, return_indices: bool
 ) -> Any:
     n = len(axes)
+    x = whole_axes(x, axes)  # the gathers below index whole planes: spatial axes unsharded (explicit meshes)
     if return_indices:
         pooled = max_pool_with_indices(x, window, 1, channels_first=channels_first)
     else:

@@ -354,7 +354,7 @@ def _argextreme_block(
     odt = offset_dtype(len(offs))
     is_float = jnp.issubdtype(x.dtype, jnp.floating)
     best = views.view(offs[0], shape)
-    arg = jnp.zeros(shape, jnp.int32)
+    arg = lax.full_like(best, 0, jnp.int32)
     seen = static_mask(shape, axes, [a.valid(k) for a, k in zip(axes, offs[0])])
     for flat, k in enumerate(offs[1:], start=1):
         v = views.view(k, shape)
@@ -369,8 +369,8 @@ def _argextreme_block(
             if first_real.any():
                 better = better | jnp.asarray(first_real)
             seen = seen | valid
-        best = jnp.where(better, v, best)
-        arg = jnp.where(better, jnp.asarray(flat, jnp.int32), arg)
+        best = lax.select(better, v, best)
+        arg = lax.select(better, lax.full_like(arg, flat), arg)
     return best, arg.astype(odt)
 
 
@@ -384,10 +384,12 @@ def gather_pass(t: Array, axes: Sequence[AxisGeometry], arg: Array) -> Array:
     if (big := large_axis(axes, "extreme")) is not None:
         return _large.extreme_gather(t, big, arg)
     views = SliceViews(t, axes, 0)
-    zero = jnp.zeros((), t.dtype)
+    zero = None
     out = None
     for flat, k in enumerate(offsets(axes)):
-        term = jnp.where(arg == flat, views.view(k, arg.shape), zero)
+        v = views.view(k, arg.shape)
+        zero = lax.full_like(v, 0) if zero is None else zero
+        term = lax.select(arg == lax.full_like(arg, flat), v, zero)
         out = term if out is None else out + term
     assert out is not None
     return out
@@ -457,7 +459,6 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
         [[k for k in range(a.window) if (k * a.dilation) % a.stride == r] for r in range(a.stride)]
         for a in axes
     ]
-    zero = jnp.zeros((), ct.dtype)
     phases: dict[tuple[int, ...], Array] = {}
     for rs in itertools.product(*(range(a.stride) for a in axes)):
         total = None
@@ -468,7 +469,7 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
                 c = lax.slice_in_dim(c, start, start + rows[a.axis], 1, a.axis)
                 if m is not None:
                     m = lax.slice_in_dim(m, start, start + rows[a.axis], 1, a.axis)
-            term = c if m is None else jnp.where(m == flat_of[k], c, zero)
+            term = c if m is None else lax.select(m == lax.full_like(m, flat_of[k]), c, lax.full_like(c, 0))
             total = term if total is None else total + term
         phases[rs] = jnp.zeros(phase_shape, ct.dtype) if total is None else total
     # Interleave phases, one axis at a time (last group axis first): (rows, stride) -> rows * stride.
@@ -512,13 +513,14 @@ def _stride1_scatter(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence
         cviews = SliceViews(ct, baxes, 0)
         aviews = None if arg is None else SliceViews(arg, baxes, -1)
         shape = group_out_shape(ct.shape, baxes)
-        total = None
+        total = zero = None
         for kp in offsets(baxes):
             term = cviews.view(kp, shape)
             if aviews is not None:
                 k = tuple(a.window - 1 - j for a, j in zip(baxes, kp))
-                hit = aviews.view(kp, shape) == jnp.asarray(flat_of[k], aviews.value.dtype)
-                term = jnp.where(hit, term, jnp.zeros((), ct.dtype))
+                av = aviews.view(kp, shape)
+                zero = lax.full_like(term, 0) if zero is None else zero
+                term = lax.select(av == lax.full_like(av, flat_of[k]), term, zero)
             total = term if total is None else total + term
         assert total is not None
         return total

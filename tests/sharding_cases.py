@@ -25,6 +25,7 @@ import numpy as np
 import jaxpool
 import jaxpool.linen
 import jaxpool.nnx
+from jaxpool._sharding import whole_axes
 
 SHAPE = (8, 8, 8, 8)  # (batch, height, width, features); every axis splits over 8 devices
 COLLECTIVES = ("all-gather", "all-reduce", "all-to-all", "collective-permute", "reduce-scatter")
@@ -48,7 +49,9 @@ def _unpool(x: jax.Array) -> tuple:
 def fractional_samples(x: jax.Array) -> jax.Array:
     """Explicit fractional-pooling samples ``(batch, features, 2)`` in [0, 1), read from each sample's own
     first row (so a batch or feature shard carries its own samples, inside shard_map too); exact in float32:
-    the inputs are multiples of 1/512 in [-4, 4)."""
+    the inputs are multiples of 1/512 in [-4, 4). Spatially sharded inputs are gathered first (slicing a
+    sharded axis is not defined under explicit sharding)."""
+    x = whole_axes(x, (1, 2))
     return jnp.moveaxis(jax.lax.stop_gradient(x[:, 0, :2, :] + 4.0) / 8.0, 1, 2)
 
 
@@ -80,8 +83,8 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
 
 #: Broader geometries, run only with --runslow (each under every mode).
 SLOW_OPS: dict[str, Callable[[jax.Array], tuple]] = {
-    "max_1d_stride1_same": lambda x: (jaxpool.max_pool(x.reshape(8, 64, 8), 3, 1, "SAME"),),
-    "avg_1d_reduce_window": lambda x: (jaxpool.avg_pool(x.reshape(8, 64, 8), 3, 2, "SAME"),),
+    "max_1d_stride1_same": lambda x: (jaxpool.max_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 3, 1, "SAME"),),
+    "avg_1d_reduce_window": lambda x: (jaxpool.avg_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 3, 2, "SAME"),),
     # (N, H, W, C) -> (N, C, H, W): the sharded feature axis stays the channel axis
     "max_channels_first_dilated": lambda x: (
         jaxpool.max_pool(jnp.moveaxis(x, -1, 1), (2, 2), (1, 2), 1, dilation=(2, 1), channels_first=True),),

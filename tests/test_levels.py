@@ -1,9 +1,9 @@
 """Large windows split into passes of small windows (``_levels``) against the NumPy reference.
 
 Every case checks that its window is split (``_windows.split_passes``) and then compares values, gradients,
-jvp and indices (max/min; values and gradients for sum/avg/lp) with the brute-force reference: padding (low runs of padding
-that the outer pass sees as its own), strides, dilation, ceil_mode, ties, NaN, infinities equal to the
-padding's identity, integers, several axes, and the plan's arithmetic by hand.
+jvp and indices (max/min; values and gradients for sum/avg/lp) with the brute-force reference: padding (low
+runs of padding that the outer pass sees as its own), strides, dilation, ceil_mode, ties, NaN, infinities
+equal to the padding's identity, integers, several axes, and the plan's arithmetic by hand.
 """
 
 from __future__ import annotations

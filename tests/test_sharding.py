@@ -97,6 +97,10 @@ def single_device(name: str) -> list[np.ndarray]:
     return _SINGLE[name]
 
 
+#: Cases whose outputs are channels-first (N, C, ...): the feature-sharded axis is axis 1 there.
+CHANNELS_FIRST_OUTPUTS = {"max_channels_first_dilated"}
+
+
 def _check_cell(name: str, mode: str, meta: dict, arrays: dict) -> None:
     cell = meta[f"{name}/{mode}"]
     assert "error" not in cell, cell.get("error")
@@ -116,8 +120,10 @@ def _check_cell(name: str, mode: str, meta: dict, arrays: dict) -> None:
         for spec in cell["specs"]:
             assert spec[:1] == ["b"] and all(s is None for s in spec[1:]), cell["specs"]
     elif mode.endswith("feature"):
-        for spec in cell["specs"]:
-            assert spec == [None] * (len(spec) - 1) + ["b"], cell["specs"]
+        for spec, label in zip(cell["specs"], labels):
+            # channels-first outputs (and their jvp) keep the features on axis 1; grads follow the NHWC input
+            axis = 1 if name in CHANNELS_FIRST_OUTPUTS and label not in ("grad", "hvp") else len(spec) - 1
+            assert spec == [None] * axis + ["b"] + [None] * (len(spec) - 1 - axis), (label, cell["specs"])
 
 
 def _cells(slow: bool) -> list[tuple[str, str]]:

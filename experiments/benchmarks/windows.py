@@ -7,7 +7,7 @@ Two sweeps, each point compiled and timed for jaxpool and for Flax in one proces
 * 2-D max pooling on (4, 128, 128, 16), windows 3, 7, 15, 31, 63 per dim, stride 1, SAME.
 
 Per point it records the compile time of the forward+backward program (``jit`` of ``jax.vjp(f, x)[1](g)``
-with a fixed random cotangent, as in ``pooling``), its median wall time, and the ratio flax / ours (above 1:
+with a fixed random cotangent, as in ``pooling``; trace + compile, the fastest of 3), its median wall time, and the ratio flax / ours (above 1:
 ours faster). Baselines: ``flax.linen.max_pool``/``avg_pool`` and ``lax.reduce_window(add)`` for sums, all
 differentiated by JAX. Flax's gradient is O(n * window) (``select_and_scatter``, padded reduce_window), so a
 competitor whose first call takes more than ``slow_s`` seconds is timed with a single sample. The summary
@@ -67,7 +67,7 @@ def _fns(p: dict[str, Any]) -> tuple[Callable[[jax.Array], jax.Array], Callable[
 
 
 def run_point(p: dict[str, Any], *, dtype: str = "float32", repeats: int = 5,
-              slow_s: float = 1.0) -> dict[str, Any]:
+              slow_s: float = 1.0, compiles: int = 3) -> dict[str, Any]:
     """Compile and time one grid point; returns the point plus ``compile_s``, ``times_ms``, ``ratio``.
 
     Args:
@@ -75,6 +75,8 @@ def run_point(p: dict[str, Any], *, dtype: str = "float32", repeats: int = 5,
       dtype: input dtype name ("float32" or "bfloat16").
       repeats: interleaved samples per competitor (1 for a competitor slower than ``slow_s`` per call).
       slow_s: seconds per call above which a competitor gets a single sample.
+      compiles: trace+compile each program this many times (caches cleared, interleaved) and keep the
+        fastest, for both competitors: single compile times vary by tens of percent on a shared machine.
 
     Returns:
       ``{**p, "dtype", "compile_s": {"ours", "flax"}, "times_ms": {"ours", "flax"}, "samples",
@@ -87,10 +89,12 @@ def run_point(p: dict[str, Any], *, dtype: str = "float32", repeats: int = 5,
         y = jax.jit(ours)(x)
         g = jnp.asarray(rng.standard_normal(y.shape, np.float32), dtype)
         compiled, compile_s = {}, {}
-        for name, f in (("ours", ours), ("flax", base)):
-            t0 = time.perf_counter()
-            compiled[name] = jax.jit(lambda v, c, f=f: jax.vjp(f, v)[1](c)[0]).lower(x, g).compile()
-            compile_s[name] = time.perf_counter() - t0
+        for _ in range(compiles):  # interleaved; caches cleared, so each is a full trace + compile
+            for name, f in (("ours", ours), ("flax", base)):
+                jax.clear_caches()
+                t0 = time.perf_counter()
+                compiled[name] = jax.jit(lambda v, c, f=f: jax.vjp(f, v)[1](c)[0]).lower(x, g).compile()
+                compile_s[name] = min(compile_s.get(name, float("inf")), time.perf_counter() - t0)
         diff = float(jnp.max(jnp.abs(y.astype(jnp.float32) - jax.jit(base)(x).astype(jnp.float32))))
     first = {}
     for name, c in compiled.items():
@@ -101,8 +105,10 @@ def run_point(p: dict[str, Any], *, dtype: str = "float32", repeats: int = 5,
     fns = {name: (lambda c=c: jax.block_until_ready(c(x, g))) for name, c in compiled.items()}
     timings = _timing.measure(fns, repeats=1 if slow else repeats, warmup=1, min_sample_s=0.0 if slow else 0.02)
     t = {k: v.wall_ms for k, v in timings.items()}
+    prints = {name: _timing.program_fingerprint(c) for name, c in compiled.items()}
     return {**p, "shape": list(p["shape"]), "dtype": dtype, "compile_s": compile_s, "times_ms": t,
-            "samples": 1 if slow else repeats, "ratio": t["flax"] / t["ours"], "max_abs_diff": diff}
+            "samples": 1 if slow else repeats, "ratio": t["flax"] / t["ours"], "max_abs_diff": diff,
+            "same_program": prints["ours"] is not None and prints["ours"] == prints["flax"]}
 
 
 def format_row(r: dict[str, Any]) -> str:
@@ -129,8 +135,12 @@ def summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                        "ours_ms": [lo["times_ms"]["ours"], hi["times_ms"]["ours"]],
                        "growth": hi["times_ms"]["ours"] / lo["times_ms"]["ours"]})
     over = [_id(r) for r in records if r["compile_s"]["ours"] > r["compile_s"]["flax"] + 1.0]
-    slower = [_id(r) for r in records if r["ratio"] < 0.9]
-    return {"growth": growth, "compile_over": over, "slower": slower}
+    # docs/semantics.md section 7: slower means a ratio below 0.9 in two runs (``rerun``), and a point where
+    # both compile to the same XLA program is timing noise.
+    below = [r for r in records if r["ratio"] < 0.9 and not r.get("same_program")]
+    slower = [_id(r) for r in below if r.get("rerun_ratio", 0.0) < 0.9]
+    noise = [_id(r) for r in records if r["ratio"] < 0.9 and r.get("same_program")]
+    return {"growth": growth, "compile_over": over, "slower": slower, "same_program_below_0.9": noise}
 
 
 def _id(r: dict[str, Any]) -> str:
@@ -148,11 +158,19 @@ def run(grid: Sequence[dict[str, Any]], *, dtype: str = "float32", repeats: int 
         echo(format_row(records[-1]))
         if on_record is not None:
             on_record(records)
+    for r in records:  # the second run of the "slower" rule
+        if r["ratio"] < 0.9 and not r["same_program"]:
+            again = run_point({k: r[k] for k in ("sweep", "op", "dims", "window", "stride", "shape")},
+                              dtype=dtype, repeats=repeats)
+            r["rerun_ratio"] = again["ratio"]
+            echo(f"rerun {_id(r)}: flax/ours {again['ratio']:.2f}")
     s = summary(records)
     echo("")
     for g in s["growth"]:
         echo(f"growth {g['sweep']} {g['op']}: {g['ours_ms'][0]:.2f} ms (w={g['smallest']}) -> "
              f"{g['ours_ms'][1]:.2f} ms (w={g['largest']}): {g['growth']:.2f}x (target <= 3x)")
     echo(f"compile > flax + 1 s at: {', '.join(s['compile_over']) or 'none'}")
-    echo(f"slower than flax (ratio < 0.9) at: {', '.join(s['slower']) or 'none'}")
+    echo(f"slower than flax (ratio < 0.9 in two runs) at: {', '.join(s['slower']) or 'none'}")
+    echo(f"ratio < 0.9 where both compile to the same program (noise): "
+         f"{', '.join(s['same_program_below_0.9']) or 'none'}")
     return {"points": records, "summary": s}

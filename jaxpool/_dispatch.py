@@ -9,8 +9,8 @@ CPU entries are measured (2-core x86 CPU, float32, ``jit`` of forward+backward, 
 figures beside each field and in README "How it is fast"). No GPU or TPU has been measured yet
 (``experiments/benchmarks/device_report.sh`` is ready for one): their entries are the CPU choices, the safe
 default without measurements, because (a) each CPU choice is a different *formulation* of the same exact
-computation, not a CPU-specific trick whose speed depends on the CPU, (b) the large-window scheme bounds the
-work per element on every backend, whereas XLA's own ``reduce_window``/``select_and_scatter`` cost grows with
+computation, not a CPU-specific trick whose speed depends on the CPU, (b) the split and blocked large-window
+schemes bound the work per element on every backend, whereas XLA's own ``reduce_window``/``select_and_scatter`` cost grows with
 the window everywhere, and (c) the alternative kernels (XLA's ``select_and_scatter`` gradient) break the semantics
 contract's
 rules (ties, NaN, dilation) or determinism (scatter-add on GPU). Replace them with measured values when a
@@ -66,10 +66,6 @@ class Kernels:
 _CPU = Kernels(
     # 3x3x3 = 27 views fuse into one loop; 2-D 7x7 = 49 views were slower than two 1-D passes of 7.
     max_group_window=32,
-    # Crossovers, 1-D (8, 16384, 16) float32, fwd+bwd under jit, stride 1 SAME, measured on a heavily loaded
-    # 2-core CPU (load ~12; ours vs ours, interleaved, best of 5): sums w=32 views 64 ms vs blocked 345 ms,
-    # w=64 views 707 ms vs blocked 308 ms; max w=64 views 352 ms vs blocked 616 ms, w=4096 blocked 925 ms
-    # (views: one program per offset, minutes to compile). Re-measure on a quiet machine.
     # Max/min windows split into passes of small windows (_levels) from 16 on (the plan keeps one pass where
     # that is cheaper), and the blocked running extremes (_large_windows) only from 8192, where the split's
     # compile time (one pass per level) would pass flax's + 1 s. Max fwd+bwd, stride 1 SAME, f32, idle 2-core
@@ -78,6 +74,11 @@ _CPU = Kernels(
     # 1.34 s / 141 ms vs 0.52 s / 194 ms.
     large_extreme_window=8192,
     split_extreme_window=16,
+    # Window sums with a factor up to 16 split from 16 on (the plan keeps 16 itself whole): sum fwd+bwd
+    # (8, 16384, 16) f32 stride 1 SAME, idle 2-core CPU, split vs unsplit: w=32 1.89 vs 4.75 ms (reduce_window);
+    # w=4096 4.6 ms vs 33-37 ms (blocked). Sums with no such factor take the blocked scheme from 64, as before:
+    # 1-D (8, 16384, 16) f32, fwd+bwd, stride 1 SAME, heavily loaded 2-core CPU (load ~12; ours vs ours,
+    # interleaved, best of 5): w=32 views 64 ms vs blocked 345 ms, w=64 views 707 ms vs blocked 308 ms.
     split_sum_window=16,
     large_sum_window=64,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.

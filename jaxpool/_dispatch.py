@@ -10,11 +10,10 @@ figures beside each field and in README "How it is fast"). No GPU or TPU has bee
 (``experiments/benchmarks/device_report.sh`` is ready for one): their entries are the CPU choices, the safe
 default without measurements, because (a) each CPU choice is a different *formulation* of the same exact
 computation, not a CPU-specific trick whose speed depends on the CPU, (b) the split and blocked large-window
-schemes bound the work per element on every backend, whereas XLA's own ``reduce_window``/``select_and_scatter`` cost grows with
-the window everywhere, and (c) the alternative kernels (XLA's ``select_and_scatter`` gradient) break the semantics
-contract's
-rules (ties, NaN, dilation) or determinism (scatter-add on GPU). Replace them with measured values when a
-device report exists.
+schemes bound the work per element on every backend, whereas the cost of XLA's own
+``reduce_window``/``select_and_scatter`` grows with the window everywhere, and (c) the alternative kernels
+(XLA's ``select_and_scatter`` gradient) break the semantics contract's rules (ties, NaN, dilation) or
+determinism (scatter-add on GPU). Replace them with measured values when a device report exists.
 """
 
 from __future__ import annotations

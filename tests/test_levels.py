@@ -84,7 +84,7 @@ def _check(op, x, w, s, pad, dil=1, ceil=False):
 @pytest.mark.parametrize("op", ["max", "min"])
 def test_1d_values_grad_jvp_indices(op, geom):
     w, s, pad, dil, ceil = geom
-    x = np.random.default_rng(0).standard_normal((2, 83, 2)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 83, 2)).astype(np.float32)
     _check(op, x, w, s, pad, dil, ceil)
 
 
@@ -126,8 +126,8 @@ def test_integer_max_with_padding():
 
 
 def test_2d_both_axes_split():
-    x = np.round(np.random.default_rng(6).standard_normal((1, 40, 36, 2)) * 2).astype(np.float32)
-    _check("max", x, (21, 19), (1, 2), "SAME")
+    x = np.round(np.random.default_rng(6).standard_normal((1, 30, 26, 1)) * 2).astype(np.float32)
+    _check("max", x, (21, 20), (1, 2), "SAME")
     _check("min", x, (20, 3), (3, 1), ((5, 4), (1, 1)), dil=(1, 1), ceil=True)
 
 

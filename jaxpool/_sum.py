@@ -63,12 +63,12 @@ def _window_sum(x: Array, geom: PoolGeometry) -> Array:
     for g in _windows.axis_groups(geom):
         group = tuple(geom.axes[i] for i in g)
         for i, axes in enumerate(_windows.split_passes(group, "sum") or [group]):
-            if i:  # a run of the same split window: stored once, or XLA fuses the passes back together
-                x = _windows.materialize(x)
             if _windows.prefer_reduce_window(axes):
                 x = _windows.reduce_window_pass(x, axes, 0, lax.add)
             else:
-                x = _group_sum(x, axes, tuple(x.shape))
+                # a run of a split window through slice views: its input is stored once, or XLA fuses the
+                # passes back into one loop of ``w`` views (reduce_window passes are never fused that way)
+                x = _group_sum(_windows.materialize(x) if i else x, axes, tuple(x.shape))
     return x
 
 

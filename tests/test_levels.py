@@ -224,3 +224,21 @@ def test_float32_average_of_4096_keeps_float32_accuracy_on_the_default_path(monk
     c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64))])
     ref = (c[w:] - c[:-w]) / w  # float64 reference of the float32 inputs
     assert np.max(np.abs(y - ref) / ref) < 1e-5
+
+
+def test_split_sums_through_slice_views():
+    # Backends whose table routes 1-D sums through slice views: the split passes go through _group_sum.
+    backend = jax.default_backend()
+    _dispatch.TABLE[backend] = dataclasses.replace(_dispatch.TABLE[backend], sum_reduce_window_1d=False)
+    jax.clear_caches()
+    x = np.random.default_rng(13).standard_normal((1, 83, 2)).astype(np.float32)
+    f = lambda v: jaxpool.avg_pool(v, 24, 3, "SAME", count_include_pad=False)  # noqa: E731
+    y = f(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(y, np.float64),
+                               pool_reference_exact(x, "avg", 24, 3, "SAME", count_include_pad=False),
+                               rtol=1e-5, atol=1e-5)
+    g = np.random.default_rng(14).standard_normal(y.shape).astype(np.float32)
+    dx = jax.vjp(f, jnp.asarray(x))[1](jnp.asarray(g))[0]
+    np.testing.assert_allclose(np.asarray(dx, np.float64),
+                               pool_reference_vjp(x, g, "avg", 24, 3, "SAME", count_include_pad=False),
+                               rtol=1e-5, atol=1e-5)

@@ -22,9 +22,9 @@ step() {  # step NAME SECONDS CMD...
 log "python $("$PY" -c 'import sys, jax; print(sys.version.split()[0], "jax", jax.__version__, jax.devices())' 2>&1)"
 "$PY" -c 'import jax; print(jax.default_backend())' > "$OUT/backend.txt" 2>&1
 step headline 60 "$PY" -m experiments.benchmarks.pooling --quick --repeats 10 --json "$OUT/headline.json"
-step windows_f32 170 "$PY" -m experiments.benchmarks.pooling --windows --repeats 5 --dtype float32 \
+step windows_f32 170 "$PY" -m experiments.benchmarks.pooling --windows --repeats 5 --compiles 1 --dtype float32 \
   --json "$OUT/windows_float32.json"
-step windows_bf16 110 "$PY" -m experiments.benchmarks.pooling --windows --repeats 3 --dtype bfloat16 \
+step windows_bf16 110 "$PY" -m experiments.benchmarks.pooling --windows --repeats 3 --compiles 1 --dtype bfloat16 \
   --window-sizes 2 8 32 128 512 1024 --json "$OUT/windows_bfloat16.json"
 step train_step 100 "$PY" -m experiments.benchmarks.train_step --repeats 5 --json "$OUT/train_step.json"
 log "done; files in $OUT"

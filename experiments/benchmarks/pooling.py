@@ -275,6 +275,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window-sizes", type=int, nargs="+", default=None,
                    help="with --windows: the 1-D windows to run (default 2 4 ... 4096)")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="with --windows: input dtype")
+    p.add_argument("--compiles", type=int, default=3,
+                   help="with --windows: compile each program this many times and keep the fastest (default 3)")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="write all results as JSON (atomically, after every case)")
     p.add_argument("--rerun-slower", default=None, metavar="PATH",
@@ -284,8 +286,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("ops", "dims", "configs", "dtypes", "layouts"):
         groups = getattr(args, name)
         setattr(args, name, list(dict.fromkeys(v for group in groups for v in group)))
-    if args.repeats < 1 or args.warmup < 1 or (args.batch is not None and args.batch < 1):
-        p.error(f"--repeats ({args.repeats}), --warmup ({args.warmup}) and --batch "
+    if args.repeats < 1 or args.warmup < 1 or args.compiles < 1 or (args.batch is not None and args.batch < 1):
+        p.error(f"--repeats ({args.repeats}), --warmup ({args.warmup}), --compiles ({args.compiles}) and --batch "
                 f"({args.batch}) must be >= 1")
     if args.min_sample_ms < 0:
         p.error(f"--min-sample-ms ({args.min_sample_ms}) must be >= 0")
@@ -324,9 +326,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.windows:
         grid = windows.points(args.window_sizes or windows.WINDOWS_1D, ops=args.ops)
-        meta = {**environment(), "dtype": args.dtype, "repeats": args.repeats}
+        meta = {**environment(), "dtype": args.dtype, "repeats": args.repeats, "compiles": args.compiles}
         save = (lambda recs: _io.atomic_write_json(args.json, {"meta": meta, "points": recs})) if args.json else None
-        result = windows.run(grid, dtype=args.dtype, repeats=min(args.repeats, 5), on_record=save)
+        result = windows.run(grid, dtype=args.dtype, repeats=min(args.repeats, 5), compiles=args.compiles,
+                             on_record=save)
         result["meta"] = meta
         if args.json:
             _io.atomic_write_json(args.json, result)

@@ -149,21 +149,21 @@ def _id(r: dict[str, Any]) -> str:
     return f"{r['sweep']} {r['op']} w={r['window']} s={r['stride']} {r['dtype']}"
 
 
-def run(grid: Sequence[dict[str, Any]], *, dtype: str = "float32", repeats: int = 5,
+def run(grid: Sequence[dict[str, Any]], *, dtype: str = "float32", repeats: int = 5, compiles: int = 3,
         echo: Callable[[str], None] = print, on_record: Callable[[list], None] | None = None) -> dict[str, Any]:
     """Run the grid, printing a row per point and the summary; returns ``{"points", "summary"}``."""
     echo(f"window scaling, {dtype}, backend {jax.default_backend()}; fwd+bwd = jit(vjp), wall-clock medians")
     echo(HEADER)
     records: list[dict[str, Any]] = []
     for p in grid:
-        records.append(run_point(p, dtype=dtype, repeats=repeats))
+        records.append(run_point(p, dtype=dtype, repeats=repeats, compiles=compiles))
         echo(format_row(records[-1]))
         if on_record is not None:
             on_record(records)
     for r in records:  # the second run of the "slower" rule
         if r["ratio"] < 0.9 and not r["same_program"]:
             again = run_point({k: r[k] for k in ("sweep", "op", "dims", "window", "stride", "shape")},
-                              dtype=dtype, repeats=repeats)
+                              dtype=dtype, repeats=repeats, compiles=compiles)
             r["rerun_ratio"] = again["ratio"]
             echo(f"rerun {_id(r)}: flax/ours {again['ratio']:.2f}")
     s = summary(records)

@@ -130,6 +130,11 @@ def test_integer_max_with_padding():
 def test_2d_both_axes_split():
     x = np.round(np.random.default_rng(6).standard_normal((1, 30, 26, 1)) * 2).astype(np.float32)
     _check("max", x, (21, 20), (1, 2), "SAME")
+
+
+@pytest.mark.slow
+def test_2d_min_one_axis_split_with_ceil_mode():
+    x = np.round(np.random.default_rng(6).standard_normal((1, 30, 26, 1)) * 2).astype(np.float32)
     _check("min", x, (20, 3), (3, 1), ((5, 4), (1, 1)), dil=(1, 1), ceil=True)
 
 

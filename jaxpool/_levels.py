@@ -38,21 +38,24 @@ PASS_COST = 8
 
 
 @functools.cache
-def _plan(w: int) -> tuple[tuple[int, int], ...]:
+def _plan(w: int, exact: bool = False) -> tuple[tuple[int, int], ...]:
     """Cheapest split of a window of ``w`` offsets: ``((k, e), ...)`` from the outermost pass inwards; empty
-    when one pass of ``w`` views is cheapest. Cost model: ``PASS_COST + views`` per pass."""
-    return _best(w)[1]
+    when one pass of ``w`` views is cheapest. Cost model: ``PASS_COST + views`` per pass. ``exact``: the runs
+    must partition the window (``k`` divides ``w``, so ``b = e = w / k``), as window sums need."""
+    return _best(w, exact)[1]
 
 
 @functools.cache
-def _best(w: int) -> tuple[int, tuple[tuple[int, int], ...]]:
+def _best(w: int, exact: bool) -> tuple[int, tuple[tuple[int, int], ...]]:
     best: tuple[int, tuple[tuple[int, int], ...]] = (PASS_COST + w, ())
     for k in range(2, min(MAX_VIEWS, w) + 1):
+        if exact and w % k:
+            continue
         e = w // k
         b = w - (k - 1) * e
         if b >= w:
             continue
-        inner_cost, inner_plan = _best(b)
+        inner_cost, inner_plan = _best(b, exact)
         cost = PASS_COST + k + inner_cost
         if cost < best[0]:
             best = (cost, ((k, e), *inner_plan))
@@ -90,35 +93,16 @@ def split(a: AxisGeometry, inner: int, outer_views: int, spacing: int) -> tuple[
 def passes(a: AxisGeometry, op: str = "extreme") -> list[AxisGeometry]:
     """The passes (in order: innermost first) that compute a pass over ``a``; ``[a]`` if unsplit.
 
-    ``op="extreme"`` (max/min): runs may overlap (:func:`_plan`). ``op="sum"``: the runs must partition the
-    window, so only windows with a factor ``k <= MAX_VIEWS`` split, as ``k`` runs of ``w / k``
-    (:func:`_sum_plan`); padding contributes zero there, so runs wholly in padding need no care.
+    ``op="extreme"`` (max/min): runs may overlap. ``op="sum"``: the runs must partition the window, so only
+    windows with a factor ``k <= MAX_VIEWS`` split, as ``k`` runs of ``w / k``; padding contributes zero there,
+    so runs wholly in padding need no care.
     """
-    plan = _plan(a.window) if op == "extreme" else _sum_plan(a.window)
+    plan = _plan(a.window, exact=op == "sum")
     if not plan or a.size < a.dilation:
         return [a]
     k, e = plan[0]
     first, second = split(a, a.window - (k - 1) * e, k, e)
     return [*passes(first, op), second]
-
-
-@functools.cache
-def _sum_plan(w: int) -> tuple[tuple[int, int], ...]:
-    """Cheapest split of a window sum into exact partitions: ``((k, w / k), ...)`` outermost first."""
-    return _best_sum(w)[1]
-
-
-@functools.cache
-def _best_sum(w: int) -> tuple[int, tuple[tuple[int, int], ...]]:
-    best: tuple[int, tuple[tuple[int, int], ...]] = (PASS_COST + w, ())
-    for k in range(2, min(MAX_VIEWS, w - 1) + 1):
-        if w % k:
-            continue
-        inner_cost, inner_plan = _best_sum(w // k)
-        cost = PASS_COST + k + inner_cost
-        if cost < best[0]:
-            best = (cost, ((k, w // k), *inner_plan))
-    return best
 
 
 __all__ = ["MAX_VIEWS", "PASS_COST", "passes", "split"]

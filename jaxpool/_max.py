@@ -63,21 +63,13 @@ def _groups(geom: PoolGeometry) -> list[tuple]:
     return [axes for axes, _ in _passes(geom)]
 
 
-def _joined(geom: PoolGeometry, x: Array, after: int) -> Array:
-    """``x``, the result of pass ``after``, materialized if the next pass is joined to it."""
-    passes = _passes(geom)
-    if after + 1 < len(passes) and passes[after + 1][1]:
-        return _windows.materialize(x)
-    return x
-
-
 def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     dtype = x.dtype
     compute = _compute_dtype(dtype)
     reducer = lax.max if take_max else lax.min
-    for i, axes in enumerate(_groups(geom)):
-        if i:
-            x = _joined(geom, x, i - 1)
+    for axes, joined in _passes(geom):
+        if joined:
+            x = _windows.materialize(x)
         if _windows.prefer_reduce_window_extreme(axes) or (compute != dtype and _windows.is_tiling(axes)):
             # XLA's own reduce_window, in the input dtype: faster for padded 1-D passes, and for values alone
             # (no winners) of float16/bfloat16 over tiling windows than widening every slice view (the max is
@@ -95,16 +87,16 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
     x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     args = []
-    for i, axes in enumerate(_groups(geom)):
-        x, arg = _windows.argextreme_pass(_joined(geom, x, i - 1) if i else x, axes, ident, take_max)
+    for axes, joined in _passes(geom):
+        x, arg = _windows.argextreme_pass(_windows.materialize(x) if joined else x, axes, ident, take_max)
         args.append(arg)
     return x.astype(dtype), tuple(args)
 
 
 def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     """Gather ``t`` (input-shaped, any dtype) at the winners recorded by :func:`winners`."""
-    for i, (axes, arg) in enumerate(zip(_groups(geom), args)):
-        t = _windows.gather_pass(_joined(geom, t, i - 1) if i else t, axes, arg)
+    for (axes, joined), arg in zip(_passes(geom), args):
+        t = _windows.gather_pass(_windows.materialize(t) if joined else t, axes, arg)
     return t
 
 
@@ -117,11 +109,10 @@ def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     shapes = [geom.input_shape]
     for axes in _groups(geom)[:-1]:
         shapes.append(_windows.group_out_shape(shapes[-1], axes))
-    passes = _passes(geom)
-    for i, (axes, arg, shape) in reversed(list(enumerate(zip(_groups(geom), args, shapes)))):
-        if i + 1 < len(passes) and passes[i + 1][1]:
-            ct = _windows.materialize(ct)
+    for (axes, joined), arg, shape in reversed(list(zip(_passes(geom), args, shapes))):
         ct = _windows.scatter_pass(ct, axes, shape, arg)
+        if joined:  # the input of the previous pass's reverse pass, as in the forward direction
+            ct = _windows.materialize(ct)
     return ct.astype(dtype)
 
 

@@ -215,7 +215,7 @@ def test_window_sums_values_and_grad(op, geom):
 def test_prime_sum_window_is_not_split():
     from jaxpool import _windows
     assert _windows.split_passes(resolve((1, 200, 1), 37, 1, "SAME").axes, "sum") is None
-    assert _levels._sum_plan(64) == ((8, 8),) and _levels._sum_plan(37) == ()
+    assert _levels._plan(64, exact=True) == ((8, 8),) and _levels._plan(37, exact=True) == ()
 
 
 def test_float32_average_of_4096_keeps_float32_accuracy_on_the_default_path(monkeypatch):

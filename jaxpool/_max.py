@@ -67,9 +67,8 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     dtype = x.dtype
     compute = _compute_dtype(dtype)
     reducer = lax.max if take_max else lax.min
-    for axes, joined in _passes(geom):
-        if joined:
-            x = _windows.materialize(x)
+    passes = _passes(geom)
+    for i, (axes, _) in enumerate(passes):
         if _windows.prefer_reduce_window_extreme(axes) or (compute != dtype and _windows.is_tiling(axes)):
             # XLA's own reduce_window, in the input dtype: faster for padded 1-D passes, and for values alone
             # (no winners) of float16/bfloat16 over tiling windows than widening every slice view (the max is
@@ -77,8 +76,17 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
             # where XLA's low-precision reduce_window is up to 10x slower.
             x = _windows.reduce_window_pass(x.astype(dtype), axes, _identity(dtype, take_max), reducer)
         else:
-            x = _windows.extreme_pass(x.astype(compute), axes, _identity(compute, take_max), take_max)
+            x = _fence_if(_next_joined(passes, i), lambda v, axes=axes: _windows.extreme_pass(
+                v, axes, _identity(compute, take_max), take_max), x.astype(compute))
     return x.astype(dtype)
+
+
+def _next_joined(passes: list[tuple[tuple, bool]], i: int) -> bool:
+    return i + 1 < len(passes) and passes[i + 1][1]
+
+
+def _fence_if(cond: bool, fn, x: Array):
+    return _windows.fenced(fn, x) if cond else fn(x)
 
 
 def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[Array, ...]]:
@@ -87,8 +95,12 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
     x = x.astype(_compute_dtype(dtype))
     ident = _identity(x.dtype, take_max)
     args = []
-    for axes, joined in _passes(geom):
-        x, arg = _windows.argextreme_pass(_windows.materialize(x) if joined else x, axes, ident, take_max)
+    passes = _passes(geom)
+    for i, (axes, _) in enumerate(passes):
+        # a pass whose result a joined pass reads, or whose winners the reverse pass reads several times, is
+        # computed and stored by itself (``_windows.fenced``)
+        fence = _next_joined(passes, i) or len(_windows.offsets(axes)) > 1
+        x, arg = _fence_if(fence, lambda v, axes=axes: _windows.argextreme_pass(v, axes, ident, take_max), x)
         args.append(arg)
     return x.astype(dtype), tuple(args)
 
@@ -125,10 +137,6 @@ def _pool_float(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
 def _pool_float_jvp(geom: PoolGeometry, take_max: bool, primals: tuple, tangents: tuple) -> tuple:
     (x,), (t,) = primals, tangents
     y, args = winners(x, geom, take_max)
-    args = tuple(
-        _windows.materialize(a) if len(_windows.offsets(axes)) > 1 else a
-        for axes, a in zip(_groups(geom), args)
-    )
     # The tangent map is written as the transpose of the hand-made reverse pass, so that JAX's transpose of it
     # (what grad runs) is exactly ``scatter``; forward mode evaluates the transposed ops (a gather).
     gather_t = jax.linear_transpose(lambda c: scatter(c, geom, args), _sharding.transpose_spec(y, t.dtype))

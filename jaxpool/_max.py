@@ -77,7 +77,7 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
             x = _windows.reduce_window_pass(x.astype(dtype), axes, _identity(dtype, take_max), reducer)
         else:
             x = _fence_if(_next_joined(passes, i), lambda v, axes=axes: _windows.extreme_pass(
-                v, axes, _identity(compute, take_max), take_max), x.astype(compute))
+                v, axes, _identity(compute, take_max), take_max), x.astype(compute), axes)
     return x.astype(dtype)
 
 
@@ -85,8 +85,13 @@ def _next_joined(passes: list[tuple[tuple, bool]], i: int) -> bool:
     return i + 1 < len(passes) and passes[i + 1][1]
 
 
-def _fence_if(cond: bool, fn, x: Array):
-    return _windows.fenced(fn, x) if cond else fn(x)
+def _fence_if(cond: bool, fn, x: Array, axes: tuple):
+    if not cond:
+        return fn(x)
+    if _windows.large_axis(tuple(sorted(axes, key=lambda a: a.axis)), "extreme") is not None:
+        # the blocked scheme's winner codes have another rank than ``x``: stored after the fact
+        return jax.tree.map(_windows.materialize, fn(x))
+    return _windows.fenced(fn, x)
 
 
 def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[Array, ...]]:
@@ -100,7 +105,7 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
         # a pass whose result a joined pass reads, or whose winners the reverse pass reads several times, is
         # computed and stored by itself (``_windows.fenced``)
         fence = _next_joined(passes, i) or len(_windows.offsets(axes)) > 1
-        x, arg = _fence_if(fence, lambda v, axes=axes: _windows.argextreme_pass(v, axes, ident, take_max), x)
+        x, arg = _fence_if(fence, lambda v, axes=axes: _windows.argextreme_pass(v, axes, ident, take_max), x, axes)
         args.append(arg)
     return x.astype(dtype), tuple(args)
 

@@ -427,8 +427,8 @@ def materialize(a: Array) -> Array:
 
 
 def fenced(fn: Callable[[Array], Any], x: Array) -> Any:
-    """``fn(x)`` (an array or a tuple of arrays), computed and stored by itself: XLA:CPU cannot fuse it into
-    its consumers, so a consumer that reads it many times does not recompute it per read.
+    """``fn(x)`` (an array or a tuple of arrays of ``x``'s rank), computed and stored by itself: XLA:CPU cannot
+    fuse it into its consumers, so a consumer that reads it many times does not recompute it per read.
 
     The computation runs as the taken branch of a ``lax.cond`` whose predicate is the constant ``True``
     behind an ``optimization_barrier`` (see :func:`materialize` for why a constant). The other branch, never
@@ -436,23 +436,28 @@ def fenced(fn: Callable[[Array], Any], x: Array) -> Any:
     compile, linear in ``x`` (so JAX transposes and differentiates the conditional), and typed like ``x``
     (sharding, varying manual axes). Unlike :func:`materialize` after the fact, this stores the result once,
     where it is computed, with no copy (measured: the 4096-window max gradient lost 7 of its 19 copies).
-    Results of another rank than ``x`` go through :func:`materialize`. Other backends run ``fn(x)`` as is.
+    ``fn`` is traced once: the result shapes come from its trace as the taken branch (``jax.eval_shape`` only
+    if JAX traced the other branch first). Other backends run ``fn(x)`` as is.
     """
     if jax.default_backend() != "cpu" or x.size == 0:
         return fn(x)
-    shapes = jax.eval_shape(fn, x)
-    if any(len(s.shape) != x.ndim for s in jax.tree.leaves(shapes)):
-        # a result of another rank (the blocked scheme's winner codes): stored after the fact instead
-        return jax.tree.map(materialize, fn(x))
+    traced: list[Any] = []
+
+    def taken(v: Array) -> Any:
+        out = fn(v)
+        traced.append(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), out))
+        return out
 
     def other(v: Array) -> Any:
         def like(s: Any) -> Array:
+            if len(s.shape) != v.ndim:
+                raise ValueError(f"fenced: a result of shape {s.shape} from an input of shape {v.shape}")
             config = [(0, n - m, 0) for m, n in zip(v.shape, s.shape)]
             return lax.pad(v, jnp.zeros((), v.dtype), config).astype(s.dtype)
-        return jax.tree.map(like, shapes)
+        return jax.tree.map(like, traced[-1] if traced else jax.eval_shape(fn, v))
 
     keep = lax.optimization_barrier(jnp.asarray(True))
-    return lax.cond(keep, fn, other, x)
+    return lax.cond(keep, taken, other, x)
 
 
 def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int],

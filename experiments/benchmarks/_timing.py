@@ -9,19 +9,28 @@ sample the timer sleeps ``settle_s`` so that those threads park. A sample is ``n
 chosen from the warm-up so that a sample lasts at least ``min_sample_s``) and the reported figure
 is the median over samples of the time per call. Wall time (``time.perf_counter``) is the figure of
 record; process CPU time (``time.process_time``, all threads of this process) is reported beside it
-as a steadier, load-independent cross-check.
+as a steadier, load-independent cross-check. :func:`environment` is the machine record both benchmark
+scripts write beside their figures.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import platform
 import random
 import re
 import statistics
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import flax
+import jax
+
+import jaxpool
 
 
 @dataclass(frozen=True)
@@ -178,3 +187,24 @@ def program_fingerprint(compiled: Any) -> str | None:
     body = _PARAM_NEXT.sub(", ", body)
     names: dict[str, str] = {}
     return _NAME.sub(lambda m: names.setdefault(m.group(0), f"%v{len(names)}"), body)
+
+
+def environment(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Versions, backend, device and command-line options of a benchmark run, for its JSON record.
+
+    Args:
+      argv: the options (default ``sys.argv[1:]``). An option that names an existing path or a ``.json``
+        file is recorded by its file name only, so a committed record holds no machine path.
+
+    Returns:
+      A JSON-ready dict: ``jax``, ``jaxpool``, ``flax``, ``backend``, ``device``, ``device_count``,
+      ``python``, ``machine``, ``argv``.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    dev = jax.devices()[0]
+    return {"jax": jax.__version__, "jaxpool": jaxpool.__version__, "flax": flax.__version__,
+            "backend": jax.default_backend(), "device": getattr(dev, "device_kind", str(dev)),
+            "device_count": jax.device_count(), "python": platform.python_version(),
+            "machine": platform.machine(),
+            "argv": [os.path.basename(a) if os.sep in a and (a.endswith(".json") or os.path.exists(a)) else a
+                     for a in args]}

@@ -34,19 +34,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import jaxpool
 from experiments.benchmarks import _report, _timing, _torch_pool, windows
 from experiments.benchmarks._cases import (
     CONFIGS,
@@ -182,13 +178,8 @@ def run_case(case: Case, *, repeats: int, warmup: int = 2, min_sample_s: float =
 
 
 def environment() -> dict[str, Any]:
-    """Versions, backend and device, for the JSON record."""
-    dev = jax.devices()[0]
-    return {"jax": jax.__version__, "jaxpool": jaxpool.__version__, "flax": flax.__version__,
-            "torch": _torch_pool.version(), "torch_threads": _torch_pool.threads(),
-            "backend": jax.default_backend(), "device": getattr(dev, "device_kind", str(dev)),
-            "device_count": jax.device_count(), "python": platform.python_version(),
-            "machine": platform.machine(), "argv": sys.argv[1:]}
+    """Versions, backend, device and options (``_timing.environment``) plus torch's, for the JSON record."""
+    return {**_timing.environment(), "torch": _torch_pool.version(), "torch_threads": _torch_pool.threads()}
 
 
 def run_benchmark(cases: Sequence[Case], *, repeats: int, warmup: int = 2,

@@ -23,18 +23,14 @@ Runs on whatever backend JAX has (CPU, GPU, TPU); nothing here is backend-specif
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import flax
 import jax
 import ml_collections
 import numpy as np
 
-import jaxpool
 from experiments.allcnn_cifar10 import train as allcnn_train
 from experiments.allcnn_cifar10.configs import allcnn_cifar10
 from experiments.allcnn_cifar10.models import VARIANTS as ALLCNN_VARIANTS
@@ -153,11 +149,7 @@ def run_benchmark(plan: Sequence[tuple[str, str]], *, json_path: str | None = No
     Returns:
       ``{"meta": environment and settings, "results": [record per variant]}``.
     """
-    dev = jax.devices()[0]
-    meta = {"jax": jax.__version__, "flax": flax.__version__, "jaxpool": jaxpool.__version__,
-            "backend": jax.default_backend(), "device": getattr(dev, "device_kind", str(dev)),
-            "device_count": jax.device_count(), "python": platform.python_version(),
-            "argv": sys.argv[1:], "settings": {k: v for k, v in kwargs.items()},
+    meta = {**_timing.environment(), "settings": {k: v for k, v in kwargs.items()},
             "timer": "time.perf_counter wall-clock medians of interleaved samples"}
     out: dict[str, Any] = {"meta": meta, "results": []}
     echo(f"backend {meta['backend']} ({meta['device']} x{meta['device_count']}), jax {meta['jax']}, "

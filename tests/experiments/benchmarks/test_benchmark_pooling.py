@@ -144,3 +144,13 @@ def test_program_fingerprint_ignores_names_and_metadata_only():
     assert fa is not None and "metadata" not in fa
     assert fa == fb
     assert fa != fc
+
+
+def test_environment_records_options_without_machine_paths(tmp_path) -> None:  # noqa: ANN001
+    existing = tmp_path / "cases.txt"
+    existing.write_text("")
+    argv = ["--windows", "--json", "/some/dir/windows_cpu.json", "--cases", str(existing), "--repeats", "3"]
+    env = _timing.environment(argv)
+    assert env["argv"] == ["--windows", "--json", "windows_cpu.json", "--cases", "cases.txt", "--repeats", "3"]
+    assert env["backend"] == jax.default_backend() and env["device_count"] == jax.device_count()
+    assert set(pooling.environment()) == set(env) | {"torch", "torch_threads"}

@@ -197,7 +197,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
     arr, shape, _ = check_inputs(inputs)
     sizes = check_output_size(output_size)
     n = infer_num_spatial_dims(len(shape), sizes)
-    axes = spatial_axes_for(len(shape), n, channels_first, arg="output_size")
+    axes = spatial_axes_for(shape, n, channels_first, arg="output_size")
     if isinstance(sizes, int):
         sizes = (sizes,) * n
     for d, ax in enumerate(axes):

@@ -158,6 +158,11 @@ def check_shape(shape: Any, name: str) -> tuple[int, ...]:
     return tuple(as_int(d, name, minimum=0, maximum=int(np.iinfo(np.int64).max), what=show(shape)) for d in shape)
 
 
+def static_dim(d: Any) -> Any:
+    """A dim of an input shape: an int, or kept as it is when symbolic (``jax.export`` shape polymorphism)."""
+    return d if jax.export.is_symbolic_dim(d) else int(d)
+
+
 def check_inputs(inputs: Any, name: str = "inputs") -> tuple[Any, tuple[int, ...], np.dtype]:
     """Check that ``inputs`` is a real-valued array-like; return ``(array-like, shape, dtype)``.
 
@@ -186,7 +191,7 @@ def check_inputs(inputs: Any, name: str = "inputs") -> tuple[Any, tuple[int, ...
     except TypeError:
         raise TypeError(f"{name} has dtype {inputs.dtype!r}, which is not an array dtype") from None
     check_dtype(dtype, name)
-    shape = tuple(int(d) for d in np.shape(inputs))
+    shape = tuple(static_dim(d) for d in np.shape(inputs))
     if len(shape) > MAX_RANK:
         raise ValueError(f"{name} has rank {len(shape)}; at most {MAX_RANK} dims are supported")
     return inputs, shape, dtype
@@ -205,15 +210,26 @@ def infer_num_spatial_dims(ndim: int, *specs: Any, explicit: int | None = None) 
 
 
 def spatial_axes_for(
-    ndim: int, num_spatial_dims: int, channels_first: Any, *, arg: str = "window_shape"
+    shape: Sequence[Any], num_spatial_dims: int, channels_first: Any, *, arg: str = "window_shape"
 ) -> tuple[int, ...]:
-    """Positions of the spatial axes in an input of rank ``ndim`` (one feature axis, any batch axes)."""
+    """Positions of the spatial axes in an input of shape ``shape`` (one feature axis, any batch axes).
+
+    Batch and feature dims may be symbolic (``jax.export`` shape polymorphism); spatial sizes must be static,
+    since the window arithmetic runs on them in Python.
+
+    Raises:
+      ValueError: fewer than one spatial dim, an input of too low rank, or a symbolic spatial size.
+    """
     channels_first = check_flag(channels_first, "channels_first")
     layout = LAYOUT_FIRST if channels_first else LAYOUT_LAST
+    ndim = len(shape)
     if num_spatial_dims < 1:
+        when, fix = ((f"{arg} is not given", f"{arg}=N") if arg == "num_spatial_dims"
+                     else (f"{arg} is a single int", f"{arg} as a sequence of N ints"))
         raise ValueError(
-            f"{arg} implies {num_spatial_dims} spatial dims for an input of rank {ndim}; at least 1 is needed; "
-            f"the layout is {layout}"
+            f"an input of rank {ndim} has no spatial dim when {when}: N is then rank - 2 (layout {layout}, one "
+            f"batch and one feature axis); give an input of rank >= 3, or {fix} (an unbatched input needs rank "
+            "N + 1)"
         )
     if ndim < num_spatial_dims + 1:
         raise ValueError(
@@ -221,8 +237,16 @@ def spatial_axes_for(
             f"is {layout}, so the input needs rank >= {num_spatial_dims + 1}"
         )
     if channels_first:
-        return tuple(range(ndim - num_spatial_dims, ndim))
-    return tuple(range(ndim - 1 - num_spatial_dims, ndim - 1))
+        axes = tuple(range(ndim - num_spatial_dims, ndim))
+    else:
+        axes = tuple(range(ndim - 1 - num_spatial_dims, ndim - 1))
+    for d, a in enumerate(axes):
+        if not isinstance(shape[a], int):
+            raise ValueError(
+                f"spatial dim {d} (input axis {a}) has the symbolic size {shape[a]!r}; jaxpool needs static "
+                "spatial sizes (batch and feature dims may be symbolic under jax.export)"
+            )
+    return axes
 
 
 def check_num_spatial_dims(value: Any) -> int | None:

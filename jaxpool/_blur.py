@@ -138,7 +138,7 @@ def blur_pool(
     n, strides_t, f, mode = check_args(
         strides, filter_size, padding, channels_first, num_spatial_dims, len(shape)
     )
-    axes = spatial_axes_for(len(shape), n, channels_first, arg="num_spatial_dims")
+    axes = spatial_axes_for(shape, n, channels_first, arg="num_spatial_dims")
     lo, hi = (f - 1) // 2, f // 2
     layout = LAYOUT_FIRST if channels_first else LAYOUT_LAST
     for d, ax in enumerate(axes):

@@ -315,7 +315,7 @@ def fractional_max_pool(
     inputs, shape, dtype = check_inputs(inputs)
     n = infer_num_spatial_dims(len(shape), window_shape, output_size, output_ratio)
     window, sizes, ratios = check_args(window_shape, output_size, output_ratio, channels_first, return_indices, n)
-    axes = spatial_axes_for(len(shape), n, bool(channels_first), arg="window_shape")
+    axes = spatial_axes_for(shape, n, bool(channels_first), arg="window_shape")
     out = _resolve_sizes(tuple(shape[a] for a in axes), window, sizes, ratios)
     feat = axes[0] - 1 if channels_first else len(shape) - 1
     sample_shape = shape[: len(shape) - n - 1] + (shape[feat], n)

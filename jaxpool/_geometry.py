@@ -41,6 +41,7 @@ from jaxpool._args import (  # noqa: F401  (check_dtype, infer_num_spatial_dims,
     is_sequence,
     show,
     spatial_axes_for,
+    static_dim,
     torch_names,
 )
 
@@ -260,20 +261,21 @@ def resolve(
       ValueError: wrong lengths, non-positive window/stride/dilation, negative or malformed padding, sizes
         beyond ``MAX_SIZE``, ``ceil_mode`` with string padding, windows sampling only padding, or an empty output.
     """
-    input_shape = tuple(int(d) for d in input_shape)
+    input_shape = tuple(static_dim(d) for d in input_shape)
     if window_shape is None:
         raise TypeError("window_shape is required: an int or a sequence of N ints, got None")
     ceil_mode = check_flag(ceil_mode, "ceil_mode")
     channels_first = check_flag(channels_first, "channels_first")
     n = infer_num_spatial_dims(len(input_shape), window_shape, strides, dilation)
-    axes_idx = spatial_axes_for(len(input_shape), n, channels_first)
+    axes_idx = spatial_axes_for(input_shape, n, channels_first)
     windows = int_tuple(window_shape, "window_shape", n)
     strides_t = int_tuple(strides, "strides", n) or (1,) * n
     dil = int_tuple(dilation, "dilation", n) or (1,) * n
     assert windows is not None
     if ceil_mode and isinstance(padding, str):
         raise ValueError(
-            f"ceil_mode=True needs explicit padding, got padding={padding!r} (SAME already rounds the output up)"
+            f"ceil_mode=True needs explicit padding, got padding={padding!r}: for PyTorch's default (no padding) "
+            "pass padding=0; SAME already rounds the output up"
         )
     sizes = [input_shape[a] for a in axes_idx]
     effs = [d * (w - 1) + 1 for w, d in zip(windows, dil)]
@@ -287,6 +289,11 @@ def resolve(
     for d, (ax, size, w, s, dl, eff, (lo, hi)) in enumerate(
         zip(axes_idx, sizes, windows, strides_t, dil, effs, pads)
     ):
+        if lo + hi > 0 and size + lo + hi > MAX_SIZE:  # padding past int32 positions
+            raise ValueError(
+                f"padding={show(padding)} makes spatial dim {d} {size + lo + hi} positions long (size {size}, "
+                f"padding ({lo}, {hi})), beyond the largest padded size jaxpool handles ({MAX_SIZE})"
+            )
         span = size + lo + hi - eff
         out = (-(-span // s) if ceil_mode else span // s) + 1
         if ceil_mode and (out - 1) * s >= size + lo:

@@ -32,7 +32,7 @@ def _global_prepare(
     check_flag(keepdims, "keepdims")
     _, shape, _ = check_inputs(inputs)
     n = infer_num_spatial_dims(len(shape), explicit=check_num_spatial_dims(num_spatial_dims))
-    return n, spatial_axes_for(len(shape), n, channels_first, arg="num_spatial_dims")
+    return n, spatial_axes_for(shape, n, channels_first, arg="num_spatial_dims")
 
 
 @torch_names

@@ -158,7 +158,7 @@ def max_unpool(
     channels_first = check_flag(channels_first, "channels_first")
     sizes = check_output_size(output_size)
     n = infer_num_spatial_dims(len(vshape), sizes)
-    axes = spatial_axes_for(len(vshape), n, channels_first, arg="output_size")
+    axes = spatial_axes_for(vshape, n, channels_first, arg="output_size")
     sizes = (sizes,) * n if isinstance(sizes, int) else sizes
     if any(s is None for s in sizes):
         raise TypeError(f"output_size must hold ints for max_unpool, got {output_size!r}")

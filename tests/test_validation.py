@@ -47,6 +47,14 @@ BAD_CALLS = {
                           "padding"),
     "oom_padding_only_window": (lambda: jaxpool.max_pool(jnp.ones((2, 5, 3), jnp.int8), 1, 3, ((0, 2**31 - 1),)),
                                 ValueError, "padding"),
+    "oom_padded_extent_2**31": (lambda: jaxpool.max_pool(X, 2**31 - 1, 1, 2**30), ValueError, "padding"),
+    # unhelpful messages (a fresh user's review)
+    "ceil_mode_valid_says_padding_0": (lambda: jaxpool.max_pool(X, 2, 2, ceil_mode=True), ValueError,
+                                       "ceil_mode=True needs explicit padding.*pass padding=0"),
+    "rank_1_int_window": (lambda: jaxpool.max_pool(jnp.ones((4,)), 2), ValueError,
+                          "rank 1 has no spatial dim when window_shape is a single int.*sequence of N ints"),
+    "rank_1_global": (lambda: jaxpool.global_avg_pool(jnp.ones((4,))), ValueError,
+                      "rank 1 has no spatial dim when num_spatial_dims is not given.*num_spatial_dims=N"),
     "oom_nnx_global_2**31": (lambda: jpn.GlobalAvgPool(num_spatial_dims=2**31), ValueError, "num_spatial_dims"),
     "oom_linen_global_2**31": (lambda: jpl.GlobalMaxPool(num_spatial_dims=2**31), ValueError, "num_spatial_dims"),
     # errors raised inside numpy / jax

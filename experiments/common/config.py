@@ -171,6 +171,17 @@ def _load_config_file(spec: str) -> ml_collections.ConfigDict | None:
         return None
 
 
+def config_path(argv: list[str]) -> str | None:
+    """The ``--config`` file named on the command line, as ``--config=PATH`` or ``--config PATH`` (absl takes
+    both); None when absent."""
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
 def check_override_names(argv: list[str]) -> None:
     """Refuse ``--config.<field>=...`` overrides of fields the ``--config`` file does not have.
 
@@ -183,7 +194,7 @@ def check_override_names(argv: list[str]) -> None:
         the tuples, e.g. two ``--config.sweep.seed`` lists into one that runs a seed twice; a scalar field given
         twice keeps the last value).
     """
-    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    spec = config_path(argv)
     overrides = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
     if spec is None or not overrides:
         return

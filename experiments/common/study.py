@@ -49,6 +49,17 @@ class Study:
     build_steps: Callable[[ml_collections.ConfigDict, int, Sequence[int]], StepFunctions]
     step_key: Callable[[ml_collections.ConfigDict], tuple[Any, ...]] = no_step_key
 
+    def check_launch(self, config: ml_collections.ConfigDict) -> None:
+        """The checks that start no JAX runtime (every number finite, the ``distributed`` section): what can
+        run before ``jax.distributed.initialize``. :meth:`check` does the rest (the study's ``validate`` may
+        trace layers, which starts the runtime).
+
+        Raises:
+          ValueError: naming the field, its value and what is allowed.
+        """
+        check_finite(config)
+        distributed.validate(config)
+
     def check(self, config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         """Validate ``config`` for this study: every number finite, the ``distributed`` section, then the
         study's ``validate``.

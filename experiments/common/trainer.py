@@ -142,7 +142,9 @@ def train_and_evaluate(
         ``workdir/checkpoints``, and nothing past it is logged).
     """
     t_start = time.perf_counter()
-    study.check(config)  # before JAX's runtime starts: multi-process initialisation needs it untouched
+    # before JAX's runtime starts (multi-process initialisation needs it untouched): only checks that start
+    # none; the study's own (which may trace layers) after it
+    study.check_launch(config)
     _distributed.initialize(config)
     devices = jax.devices()  # of every process
     study.check(config, num_devices=len(devices))

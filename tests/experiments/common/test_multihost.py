@@ -89,8 +89,10 @@ def _free_port() -> int:
 
 
 def test_two_processes_train_like_one_and_hold_identical_parameters(tiny_config, tmp_path: Path) -> None:  # noqa: ANN001
-    """Two processes with one CPU device each (a 2-device mesh, 25 rows of each batch of 50 per process)."""
-    tiny_config.model.downsample = "strided_conv"
+    """Two processes with one CPU device each (a 2-device mesh, 25 rows of each batch of 50 per process), on the
+    default variant (max_pool: its config check traces a jaxpool layer, which must come after
+    ``jax.distributed.initialize``)."""
+    tiny_config.model.downsample = "max_pool"
     port = _free_port()
     work, procs, logs = tmp_path / "run", [], []
     for pid in range(2):

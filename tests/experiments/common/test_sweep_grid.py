@@ -63,3 +63,14 @@ def test_sweep_cli_with_seed_given_twice_stops_before_any_run(tmp_path: Path) ->
         "absl would join the tuples; give it once"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spelling", ["equals", "space"])
+def test_override_checks_read_both_config_spellings(spelling: str) -> None:
+    # absl takes ``--config=PATH`` and ``--config PATH``; every README command uses the second
+    config = [f"--config={CONFIG}"] if spelling == "equals" else ["--config", str(CONFIG)]
+    with pytest.raises(ValueError, match=r"--config\.learning_rate: the config has no field 'learning_rate'; did "
+                                         r"you mean config\.optimizer\.learning_rate\?"):
+        check_override_names(["main", *config, "--config.learning_rate=0.1"])
+    with pytest.raises(ValueError, match="given 2 times"):
+        check_override_names(["main", *config, "--config.sweep.seed=0,1", "--config.sweep.seed=2"])

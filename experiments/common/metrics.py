@@ -133,7 +133,8 @@ def receptive_field(
     """
     if num_inputs < 1:
         raise ValueError(f"num_inputs={num_inputs} must be >= 1")
-    positive = jax.tree_util.tree_map(lambda p: 0.1 + jnp.abs(jnp.asarray(p, jnp.float32)), params)
+    # host copies: the measurement runs on whatever devices jit picks, not on the training mesh's placement
+    positive = jax.tree_util.tree_map(lambda p: 0.1 + np.abs(np.asarray(p, np.float32)), params)
     x = np.random.default_rng(seed).uniform(1.0, 2.0, (num_inputs, *example_shape)).astype(np.float32)
 
     def central(inp: jax.Array) -> jax.Array:

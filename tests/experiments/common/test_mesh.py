@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_flags import tiny_flags
 
 from experiments.downsampling.configs.mnist1d_pooling import VARIANTS
 
@@ -66,3 +67,25 @@ def test_unknown_mesh_type_is_a_config_error_naming_the_field() -> None:
     config.distributed.mesh = "Explicit"
     with pytest.raises(ValueError, match=r"config\.distributed\.mesh='Explicit' is invalid; allowed: one of"):
         distributed.validate(config)
+
+
+def test_whole_run_on_an_explicit_mesh_writes_the_same_result_as_auto(tmp_path: Path, data_cache: Path) -> None:
+    """The CLI end to end on 4 fake devices, both mesh types: training, evaluation and every metric (the
+    receptive field's gradient once failed on the Explicit mesh after training, leaving no result.json)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    results = {}
+    for mesh in ("auto", "explicit"):
+        work = tmp_path / mesh
+        proc = subprocess.run(
+            [sys.executable, "-m", "experiments.downsampling.main",
+             "--config", "experiments/downsampling/configs/mnist1d_pooling.py", f"--workdir={work}",
+             *tiny_flags(data_cache), "--config.batch_size=52", "--config.eval_batch_size=100",
+             f"--config.distributed.mesh={mesh}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[mesh] = json.loads((work / "result.json").read_text())
+    auto, explicit = results["auto"], results["explicit"]
+    assert auto["num_devices"] == explicit["num_devices"] == 4
+    assert auto["receptive_field"] == explicit["receptive_field"] > 1
+    assert abs(auto["final"]["test_acc"] - explicit["final"]["test_acc"]) <= 1.0

@@ -107,6 +107,9 @@ def check_training(config: ml_collections.ConfigDict, num_devices: int = 1) -> N
             )
     need(config.shift.max_shift >= 0, "shift.max_shift", config.shift.max_shift, "an integer >= 0")
     need(config.shift.passes >= 1, "shift.passes", config.shift.passes, "an integer >= 1")
+    for field, value in (("seed", config.get("seed", 0)), ("shift.seed", config.shift.get("seed", 0))):
+        need(isinstance(value, int) and not isinstance(value, bool) and value >= 0, field, value,
+             "an integer >= 0 (it seeds numpy and jax.random)")
 
 
 def result_fields(config: ml_collections.ConfigDict) -> dict[str, Any]:

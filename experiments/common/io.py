@@ -133,6 +133,21 @@ def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
         f.flush()
 
 
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file written by :func:`atomic_write_json`.
+
+    Raises:
+      OSError: the file cannot be read. ValueError: naming the file, when it is not valid JSON (damaged
+        outside this package's atomic writes: edited, cut, or copied in part).
+    """
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p} is not valid JSON ({e}); the file is damaged: restore it, or delete it to "
+                         "recompute what it held") from None
+
+
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read a JSON-lines file, ignoring blank lines and a truncated (unparseable) last line.
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,12 @@ def load_runs(workdir: str | Path) -> list[dict[str, Any]]:
     runs = []
     for folder in sorted((Path(workdir) / "runs").glob("*/config.json")):
         folder = folder.parent
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = _io.read_json(folder / "config.json")
         result = error = None
         if (folder / "result.json").exists():
-            result, status = json.loads((folder / "result.json").read_text(encoding="utf-8")), "ok"
+            result, status = _io.read_json(folder / "result.json"), "ok"
         elif (folder / "failed.json").exists():
-            error = json.loads((folder / "failed.json").read_text(encoding="utf-8"))["error"]
+            error = _io.read_json(folder / "failed.json")["error"]
             status = "failed"
         else:
             status = "incomplete"

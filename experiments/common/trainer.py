@@ -33,7 +33,6 @@ The command line is ``common/cli.py``, run through each study's ``main.py``::
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sys
 import time
@@ -55,10 +54,6 @@ from experiments.common.data import Dataset
 from experiments.common.metrics import count_params, crop_shift_consistency, flops_per_example, shift_consistency
 from experiments.common.steps import Compiled, batch_indices, compiled_functions
 from experiments.common.study import Study
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _eval_rows(fns: Compiled, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +155,7 @@ def train_and_evaluate(
         else:
             runfolder.check_config(workdir, config)
         if (workdir / "result.json").exists():
-            return _read_json(workdir / "result.json")
+            return _io.read_json(workdir / "result.json")
         if writer:
             runfolder.record_config(workdir, config)
         return _train(study, config, workdir, writer, devices, t_start)

@@ -287,6 +287,8 @@ def test_divergence_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
         ({"distributed.process_id": 2, "distributed.num_processes": 2}, r"process_id=2 is invalid; allowed: 0 \.\. 1"),
         ({"distributed.coordinator_address": "localhost"}, r"coordinator_address='localhost' is invalid; allowed: 'h"),
         ({"distributed.num_processes": -2}, r"num_processes=-2 is invalid; allowed: a positive integer, or 0 to"),
+        ({"seed": -1}, r"config\.seed=-1 is invalid; allowed: an integer >= 0"),
+        ({"shift.seed": -3}, r"config\.shift\.seed=-3 is invalid; allowed: an integer >= 0"),
     ],
 )
 def test_impossible_configs_fail_before_any_compute(
@@ -328,3 +330,17 @@ def test_shards_run_on_different_machines_merge_into_one_summary(tiny_config, tm
     assert "| strided_conv | 3310 |" in table
     assert (merged / "summary.csv").read_text().count("\n") == 2
     assert os.path.getsize(merged / "summary.md") > 0
+
+
+def test_a_damaged_result_file_is_named_not_reported(tmp_path: Path) -> None:
+    """A result.json cut short outside the package's atomic writes: the report stops naming the file (no number
+    from it); read_json round-trips what atomic_write_json wrote."""
+    run = tmp_path / "runs" / "max_pool-n1000-s0"
+    run.mkdir(parents=True)
+    _io.atomic_write_json(run / "config.json", {"model": {"downsample": "max_pool"}, "data": {"train_size": 1000},
+                                                "seed": 0})
+    _io.atomic_write_json(run / "result.json", {"final": {"test_acc": 71.5}})
+    assert _io.read_json(run / "result.json") == {"final": {"test_acc": 71.5}}
+    (run / "result.json").write_text('{"final": {"test_a', encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{run / 'result.json'} is not valid JSON .*damaged"):
+        report.load_runs(tmp_path)

@@ -25,6 +25,7 @@ import numpy as np
 
 from experiments.common import io as _io
 from experiments.common import stats as _stats_module
+from experiments.common.config import NON_RESULT_FIELDS, flatten
 
 #: The per-run figures summarised (result.json keys); the ``_crop`` ones are absent from runs made before the
 #: non-wrapping shift test existed, and are then left out.
@@ -70,7 +71,43 @@ def load_runs(workdir: str | Path) -> list[dict[str, Any]]:
                 "metrics": _io.read_jsonl(folder / "metrics.jsonl"),
             }
         )
+    check_one_study(runs)
     return runs
+
+
+#: Fields a sweep sets per run (``sweep.grid``); every other result field must agree across the runs of a summary.
+GRID_FIELDS = ("model.downsample", "data.train_size", "seed")
+
+
+def check_one_study(runs: list[dict[str, Any]]) -> None:
+    """Refuse to summarize finished runs trained under different configs (folders merged from sweeps that
+    differ); failed and incomplete runs report no number and are not compared.
+
+    Runs may differ in the grid fields (:data:`GRID_FIELDS`) and in the fields that do not change a result
+    (``config.NON_RESULT_FIELDS``: paths, progress bars, the distributed set-up).
+
+    Raises:
+      ValueError: naming the first differing field and two runs that disagree on it, with their values.
+    """
+    skip = (*GRID_FIELDS, *NON_RESULT_FIELDS)
+
+    def fields(run: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in flatten(run["config"]).items()
+                if not any(k == f or k.startswith(f + ".") for f in skip)}
+
+    runs = [r for r in runs if r["status"] == "ok"]  # the runs whose numbers the summary reports
+    if not runs:
+        return
+    first = fields(runs[0])
+    for run in runs[1:]:
+        other = fields(run)
+        for key in sorted(set(first) | set(other)):
+            if first.get(key) != other.get(key):
+                raise ValueError(
+                    f"runs {runs[0]['name']} and {run['name']} were trained with different configs: "
+                    f"config.{key}={first.get(key)!r} vs {other.get(key)!r}; a summary compares runs of one "
+                    "config (only the grid fields model.downsample, data.train_size and seed may differ)"
+                )
 
 
 def variant_order(runs: list[dict[str, Any]]) -> list[str]:

@@ -344,3 +344,22 @@ def test_a_damaged_result_file_is_named_not_reported(tmp_path: Path) -> None:
     (run / "result.json").write_text('{"final": {"test_a', encoding="utf-8")
     with pytest.raises(ValueError, match=rf"{run / 'result.json'} is not valid JSON .*damaged"):
         report.load_runs(tmp_path)
+
+
+def test_runs_of_different_configs_are_not_summarized_together(tmp_path: Path) -> None:
+    def put(name: str, downsample: str, seed: int, num_steps: int, cache: str) -> None:
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        _io.atomic_write_json(run / "config.json", {"model": {"downsample": downsample}, "seed": seed,
+                                                    "data": {"train_size": 1000, "cache_dir": cache},
+                                                    "num_steps": num_steps})
+        _io.atomic_write_json(run / "result.json", {"final": {"test_acc": 70.0}})
+
+    # grid fields and non-result fields (the data cache's path) may differ
+    put("max_pool-n1000-s0", "max_pool", 0, 1000, "/a")
+    put("avg_pool-n1000-s1", "avg_pool", 1, 1000, "/b")
+    assert [r["name"] for r in report.load_runs(tmp_path)] == ["avg_pool-n1000-s1", "max_pool-n1000-s0"]
+    put("max_pool-n1000-s1", "max_pool", 1, 2000, "/a")  # copied in from a sweep of longer runs
+    with pytest.raises(ValueError, match=r"runs avg_pool-n1000-s1 and max_pool-n1000-s1 were trained with "
+                                         r"different configs: config\.num_steps=1000 vs 2000"):
+        report.load_runs(tmp_path)

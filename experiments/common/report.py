@@ -21,11 +21,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import ml_collections
 import numpy as np
 
 from experiments.common import io as _io
 from experiments.common import stats as _stats_module
-from experiments.common.config import NON_RESULT_FIELDS, flatten
+from experiments.common.config import result_fields
+from experiments.common.runfolder import differing_fields
 
 #: The per-run figures summarised (result.json keys); the ``_crop`` ones are absent from runs made before the
 #: non-wrapping shift test existed, and are then left out.
@@ -84,30 +86,34 @@ def check_one_study(runs: list[dict[str, Any]]) -> None:
     differ); failed and incomplete runs report no number and are not compared.
 
     Runs may differ in the grid fields (:data:`GRID_FIELDS`) and in the fields that do not change a result
-    (``config.NON_RESULT_FIELDS``: paths, progress bars, the distributed set-up).
+    (``config.result_fields`` leaves out paths, progress bars, the distributed set-up).
 
     Raises:
-      ValueError: naming the first differing field and two runs that disagree on it, with their values.
+      ValueError: naming two runs that disagree and the first differing field with both values.
     """
-    skip = (*GRID_FIELDS, *NON_RESULT_FIELDS)
 
-    def fields(run: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in flatten(run["config"]).items()
-                if not any(k == f or k.startswith(f + ".") for f in skip)}
+    def comparable(run: dict[str, Any]) -> dict[str, Any]:
+        plain = result_fields(ml_collections.ConfigDict(run["config"]))
+        for name in GRID_FIELDS:
+            *parents, leaf = name.split(".")
+            node = plain
+            for part in parents:
+                node = node.get(part, {})
+            node.pop(leaf, None)
+        return plain
 
-    runs = [r for r in runs if r["status"] == "ok"]  # the runs whose numbers the summary reports
-    if not runs:
+    finished = [r for r in runs if r["status"] == "ok"]  # the runs whose numbers the summary reports
+    if not finished:
         return
-    first = fields(runs[0])
-    for run in runs[1:]:
-        other = fields(run)
-        for key in sorted(set(first) | set(other)):
-            if first.get(key) != other.get(key):
-                raise ValueError(
-                    f"runs {runs[0]['name']} and {run['name']} were trained with different configs: "
-                    f"config.{key}={first.get(key)!r} vs {other.get(key)!r}; a summary compares runs of one "
-                    "config (only the grid fields model.downsample, data.train_size and seed may differ)"
-                )
+    first = comparable(finished[0])
+    for run in finished[1:]:
+        diff = differing_fields(first, comparable(run))
+        if diff:
+            raise ValueError(
+                f"runs {finished[0]['name']} and {run['name']} were trained with different configs (config."
+                f"{diff[0]}); a summary compares runs of one config (only the grid fields model.downsample, "
+                "data.train_size and seed may differ)"
+            )
 
 
 def variant_order(runs: list[dict[str, Any]]) -> list[str]:

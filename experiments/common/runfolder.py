@@ -88,7 +88,7 @@ def check_config(folder: str | Path, config: ml_collections.ConfigDict) -> bool:
     path = Path(folder) / "config.json"
     if not path.exists():
         return False
-    recorded = json.loads(path.read_text(encoding="utf-8"))
+    recorded = _io.read_json(path)
     mine = result_fields(config)
     theirs = result_fields(ml_collections.ConfigDict(recorded))
     if _canonical(theirs) == _canonical(mine):

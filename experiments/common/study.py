@@ -71,6 +71,5 @@ class Study:
         Raises:
           ValueError: naming the field, its value and what is allowed.
         """
-        check_finite(config)
-        distributed.validate(config)
+        self.check_launch(config)
         self.validate(config, num_devices)

@@ -87,5 +87,6 @@ def test_whole_run_on_an_explicit_mesh_writes_the_same_result_as_auto(tmp_path: 
         results[mesh] = json.loads((work / "result.json").read_text())
     auto, explicit = results["auto"], results["explicit"]
     assert auto["num_devices"] == explicit["num_devices"] == 4
-    assert auto["receptive_field"] == explicit["receptive_field"] > 1
+    # two stages of (3-tap convolution, max pool 2): 3 -> 3 + 1 = 4 (jump 2) -> 4 + 2 * 2 = 8 -> 8 + 2 = 10
+    assert auto["receptive_field"] == explicit["receptive_field"] == 10
     assert abs(auto["final"]["test_acc"] - explicit["final"]["test_acc"]) <= 1.0

@@ -361,5 +361,5 @@ def test_runs_of_different_configs_are_not_summarized_together(tmp_path: Path) -
     assert [r["name"] for r in report.load_runs(tmp_path)] == ["avg_pool-n1000-s1", "max_pool-n1000-s0"]
     put("max_pool-n1000-s1", "max_pool", 1, 2000, "/a")  # copied in from a sweep of longer runs
     with pytest.raises(ValueError, match=r"runs avg_pool-n1000-s1 and max_pool-n1000-s1 were trained with "
-                                         r"different configs: config\.num_steps=1000 vs 2000"):
+                                         r"different configs \(config\.num_steps: 1000 -> 2000\)"):
         report.load_runs(tmp_path)

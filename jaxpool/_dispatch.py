@@ -47,6 +47,9 @@ class Kernels:
         ``gcd(window, stride)`` positions is reduced per block then per window (``_stride_blocks``) instead.
       stride_block_min_window: such a window takes the block scheme from this length on, below the
         large-window crossovers too.
+      match_winners_views: a group whose windows tile the input (stride == window, no padding or
+        dilation) and that has at most this many views finds its winners as the first view equal to the
+        window's extreme (``_windows._argextreme_match``) instead of a compare/select chain; 0: never.
     """
 
     max_group_window: int
@@ -59,6 +62,7 @@ class Kernels:
     split_sum_window: int = 1 << 30
     stride_block_windows: int = 8
     stride_block_min_window: int = 1 << 30
+    match_winners_views: int = 0
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
@@ -97,6 +101,12 @@ _CPU = Kernels(
     # compile 10.3 s vs 2.2 s vs 1.6 s). Views compile one program per offset; blocks stay flat.
     stride_block_windows=8,
     stride_block_min_window=16,
+    # Winners of tiling windows as "first view equal to the max": max fwd+bwd, f32, one process, interleaved,
+    # 2-core CPU loaded by a concurrent training run, chain vs match (CPU-time ratio): (64,32,32,64) 2x2/2
+    # 1.52-1.71x faster, (64,1024,64) 2/2 1.24x, (8,16,16,16,32) 2x2x2/2 1.39x; 3x3/3 (9 views) 0.97x.
+    # Overlapping windows were slower matched (1-D stride-1 w=8 0.77x, 3x3x3/2 SAME 0.20x), so only tiling
+    # groups of up to 8 views take it.
+    match_winners_views=8,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

@@ -137,6 +137,16 @@ def check_flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
+def check_mode(deterministic: Any, rng_collection: Any = "", *, optional: bool = True) -> None:
+    """A random module's options: ``deterministic`` a bool (or None where ``optional``), ``rng_collection`` a
+    non-empty str; TypeError naming the option otherwise (a string "False" would silently mean evaluation)."""
+    if not (optional and deterministic is None):
+        check_flag(deterministic, "deterministic")
+    if not isinstance(rng_collection, str):
+        raise TypeError(f"rng_collection must be a str (an RNG stream name), got {show(rng_collection)} of type "
+                        f"{type(rng_collection).__name__}")
+
+
 def check_dtype(dtype: Any, arg: str = "inputs") -> np.dtype:
     """Reject dtypes no pooling op supports (complex, object, strings); return the NumPy dtype."""
     dt = np.dtype(dtype)

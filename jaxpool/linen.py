@@ -74,6 +74,8 @@ class _LinenPool(nn.Module):
             kwargs[name] = _fields.tupled(getattr(self, name))
             object.__setattr__(self, name, kwargs[name])
         self._op.check(self._op.fn, kwargs)
+        if self._op.random is not None:
+            _args.check_mode(self.deterministic, self.rng_collection)
         super().__post_init__()
 
     @nn.nowrap
@@ -87,8 +89,10 @@ class _LinenPool(nn.Module):
 
     def _random_call(self, inputs: Array, deterministic: bool | None = None) -> Array | tuple[Array, Array]:
         """``__call__`` of a random op: ``fn(inputs, **fields, key=self.make_rng(rng_collection))`` in
-        training, ``fn(inputs, **fields, **eval_kwargs)`` (no RNG) when deterministic. A ``deterministic``
-        given here takes precedence over the field, as in ``flax.linen.Dropout``."""
+        training, ``fn(inputs, **fields, **eval_kwargs)`` (no RNG) when deterministic. ``deterministic`` is
+        given either as the field or here, not both (``flax.linen.merge_param`` raises ValueError), as in
+        ``flax.linen.Dropout``; a non-bool is a TypeError."""
+        _args.check_mode(deterministic)
         random = self._op.random
         if nn.merge_param("deterministic", self.deterministic, deterministic):
             return self._op.fn(inputs, **self._kwargs(), **random.eval_kwargs)
@@ -245,8 +249,8 @@ class FractionalMaxPool(_LinenPool):
       output_ratio: float or N floats in (0, 1).
       channels_first: input layout ``(*batch, features, *spatial)`` instead of ``(*batch, *spatial, features)``.
       return_indices: return ``(values, int32 indices)`` (PyTorch convention) instead of values.
-      deterministic: evaluation mode (may instead be passed to ``__call__``, which takes precedence, as
-        ``flax.linen.Dropout``).
+      deterministic: evaluation mode, a bool; may instead be passed to ``__call__`` (one of the two, not
+        both: ``flax.linen.merge_param`` raises ValueError), as ``flax.linen.Dropout``.
       rng_collection: the RNG stream the training-mode samples come from (default ``"pooling"``: ``apply(...,
         rngs={"pooling": key})``); one key per call, ``jax.random.uniform`` samples per plane and dim.
 

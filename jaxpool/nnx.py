@@ -91,6 +91,7 @@ class _NnxPool(nnx.Module):
         for name, value in kwargs.items():
             setattr(self, name, value)
         if self._op.random is not None:
+            _args.check_mode(arguments["deterministic"], arguments["rng_collection"], optional=False)
             self.deterministic, self.rng_collection = arguments["deterministic"], arguments["rng_collection"]
             stream = rngs[self.rng_collection] if isinstance(rngs, nnx.Rngs) else rngs
             self.rngs = nnx.data(None) if stream is None else stream.fork()  # the module's own fork of the stream
@@ -111,8 +112,10 @@ class _NnxPool(nnx.Module):
         when deterministic (``deterministic`` given here takes precedence over the attribute).
 
         Raises:
+          TypeError: ``deterministic`` neither None nor a bool.
           ValueError: not deterministic and no stream (neither here nor at construction).
         """
+        _args.check_mode(deterministic)
         random = self._op.random
         if self.deterministic if deterministic is None else deterministic:
             return self._op.fn(inputs, **self._kwargs(), **random.eval_kwargs)
@@ -128,6 +131,7 @@ class _NnxPool(nnx.Module):
 
     def _set_view(self, deterministic: bool | None = None) -> None:
         """``set_view`` of a random op, used by ``nnx.view``: set the evaluation mode."""
+        _args.check_mode(deterministic)
         if deterministic is not None:
             self.deterministic = deterministic
 

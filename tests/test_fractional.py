@@ -363,3 +363,27 @@ def test_nnx_module_rngs_stream_and_eval():
         jpn.FractionalMaxPool(2, output_size=3, output_ratio=0.5)
     with pytest.raises(TypeError, match="rngs"):
         jpn.FractionalMaxPool(2, output_size=3, rngs=0)
+
+
+def test_module_modes_are_checked():
+    # a string "False" is truthy: accepted, it would silently select evaluation mode
+    x = np.zeros((1, 12, 12, 1), np.float32)
+    for bad in ("False", 0, 1.0):
+        with pytest.raises(TypeError, match="deterministic"):
+            jpl.FractionalMaxPool(2, output_size=4, deterministic=bad)
+        with pytest.raises(TypeError, match="deterministic"):
+            jpl.FractionalMaxPool(2, output_size=4).apply({}, x, deterministic=bad)
+        with pytest.raises(TypeError, match="deterministic"):
+            jpn.FractionalMaxPool(2, output_size=4, deterministic=bad, rngs=nnx.Rngs(pooling=0))
+        with pytest.raises(TypeError, match="deterministic"):
+            jpn.FractionalMaxPool(2, output_size=4, rngs=nnx.Rngs(pooling=0))(x, deterministic=bad)
+    with pytest.raises(TypeError, match="rng_collection"):
+        jpl.FractionalMaxPool(2, output_size=4, rng_collection=3)
+    with pytest.raises(TypeError, match="rng_collection"):
+        jpn.FractionalMaxPool(2, output_size=4, rng_collection=3, rngs=nnx.Rngs(0))
+    # Flax's rule (flax.linen.Dropout): the field or the call, not both
+    with pytest.raises(ValueError, match="deterministic"):
+        jpl.FractionalMaxPool(2, output_size=4, deterministic=False).apply({}, x, deterministic=True)
+    np.testing.assert_array_equal(
+        np.asarray(jpl.FractionalMaxPool(2, output_size=4, deterministic=True).apply({}, x + 1)),
+        np.ones((1, 4, 4, 1), np.float32))

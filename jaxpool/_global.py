@@ -27,12 +27,18 @@ Array = jax.Array
 
 
 def _global_prepare(
-    inputs: Any, num_spatial_dims: Any, channels_first: Any, keepdims: Any
+    inputs: Any, num_spatial_dims: Any, channels_first: Any, keepdims: Any, name: str
 ) -> tuple[int, tuple[int, ...]]:
     check_flag(keepdims, "keepdims")
     _, shape, _ = check_inputs(inputs)
     n = infer_num_spatial_dims(len(shape), explicit=check_num_spatial_dims(num_spatial_dims))
-    return n, spatial_axes_for(shape, n, channels_first, arg="num_spatial_dims")
+    axes = spatial_axes_for(shape, n, channels_first, arg="num_spatial_dims")
+    for d, ax in enumerate(axes):
+        if shape[ax] < 1:
+            layout = "channels_first" if channels_first else "channels_last"
+            raise ValueError(f"{name}: spatial dim {d} of inputs (shape {shape}, {layout}, {n} spatial dims) is "
+                             "empty; a global pool needs at least one element")
+    return n, axes
 
 
 @torch_names
@@ -62,7 +68,7 @@ def global_avg_pool(
       TypeError: non-int ``num_spatial_dims``, non-bool flags, complex inputs.
       ValueError: ``num_spatial_dims < 1``, an input of too low rank, an empty spatial dim.
     """
-    n, axes = _global_prepare(inputs, num_spatial_dims, channels_first, keepdims)
+    n, axes = _global_prepare(inputs, num_spatial_dims, channels_first, keepdims, "global_avg_pool")
     y = adaptive_avg_pool(inputs, (1,) * n, channels_first=channels_first)
     return y if keepdims else jnp.squeeze(y, axes)
 
@@ -97,7 +103,7 @@ def global_max_pool(
       TypeError: non-int ``num_spatial_dims``, non-bool flags, complex inputs.
       ValueError: ``num_spatial_dims < 1``, an input of too low rank, an empty spatial dim.
     """
-    n, axes = _global_prepare(inputs, num_spatial_dims, channels_first, keepdims)
+    n, axes = _global_prepare(inputs, num_spatial_dims, channels_first, keepdims, "global_max_pool")
     y = adaptive_max_pool(inputs, (1,) * n, channels_first=channels_first)
     assert not isinstance(y, tuple)
     return y if keepdims else jnp.squeeze(y, axes)

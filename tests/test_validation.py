@@ -64,6 +64,10 @@ BAD_CALLS = {
     "none_values_unpool": (lambda: jaxpool.max_unpool(None, np.zeros((1, 1, 1), np.int32), 2), TypeError, "values"),
     "object_inputs": (lambda: jaxpool.sum_pool(np.array([[[object()]]]), 1), TypeError, "inputs"),
     "bytes_inputs": (lambda: jaxpool.global_avg_pool(b"abc"), TypeError, "inputs"),
+    "empty_global_avg": (lambda: jaxpool.global_avg_pool(np.ones((1, 0, 4, 1), np.float32)), ValueError,
+                         "global_avg_pool: spatial dim 0"),
+    "empty_global_max": (lambda: jaxpool.global_max_pool(np.ones((1, 4, 0, 1), np.float32)), ValueError,
+                         "global_max_pool: spatial dim 1"),
     # messages naming no argument
     "ragged_inputs": (lambda: jaxpool.max_pool([[[1.0], [2.0]], [[1.0]]], 1), TypeError, "inputs"),
     "ragged_adaptive": (lambda: jaxpool.adaptive_max_pool([[[1.0], [2.0]], [[1.0]]], 1), TypeError, "inputs"),

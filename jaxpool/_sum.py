@@ -149,7 +149,8 @@ def avg_pool(
     Value = window sum / divisor. ``count_include_pad=True`` (default, as Flax and PyTorch): the divisor counts
     the sampled positions inside the padded extent (``ceil_mode`` overhang excluded); ``False``: only those
     inside the input; ``divisor_override=d`` (keyword-only, positive int): divisor d. Matches
-    ``torch.nn.functional.avg_pool{1,2,3}d`` and ``flax.linen.avg_pool`` on their options. float16/bfloat16
+    ``torch.nn.functional.avg_pool{1,2,3}d`` and ``flax.linen.avg_pool`` on their options (to one ulp: XLA
+    multiplies by the divisor's rounded reciprocal where PyTorch divides; docs/semantics.md §3). float16/bfloat16
     accumulate in float32; the result dtype follows ``jnp.mean`` (ints and bool give the default float).
     ``count_include_pad`` must be a bool, ``divisor_override`` a positive int (TypeError/ValueError otherwise).
     """

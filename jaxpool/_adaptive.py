@@ -6,10 +6,12 @@ repeats elements). Pooling is separable, one spatial axis per pass, last axis fi
 resolve in row-major order, docs/semantics.md §4).
 
 Each pass works on a *binned view* of the input along one axis: when ``L % out == 0`` a free
-reshape into ``(out, L // out)``, otherwise the input broadcast against a static ``(L, out)``
-bin-membership mask. Every reduction is a masked dense ``sum``/``max``/``min`` over that view — no
-gather, no scatter — so the reverse passes JAX derives are broadcasts and selects: exact and
-deterministic on every backend.
+reshape into ``(out, L // out)``; with fewer bins than elements otherwise, the bins gathered at static
+positions into ``(out, longest bin)`` (work O(L)); with more bins than elements, the input broadcast
+against a static ``(L, out)`` bin-membership mask. Every reduction is a masked dense
+``sum``/``max``/``min`` over that view, so the reverse passes JAX derives are broadcasts and selects, plus,
+for the gathered view, a scatter-add in which every element receives at most two terms (it lies in at most
+two bins): exact and deterministic on every backend.
 
 Max pooling is a ``jax.custom_jvp`` whose tangent is the input tangent *taken* at the winners (a
 one-hot masked sum, linear in the tangent), so forward mode, reverse mode (the transpose: the
@@ -54,12 +56,21 @@ def adaptive_bins(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Binned:
-    """The binned view of one spatial axis ``axis`` (length ``size``) pooled to ``out`` bins."""
+    """The binned view of one spatial axis ``axis`` (length ``size``) pooled to ``out`` bins.
+
+    Three forms, each a ``(..., out, k, ...)``-like view reduced over ``reduce_axis`` with a static mask:
+    ``size % out == 0``: a free reshape into ``(out, size // out)``; fewer bins than elements otherwise: the
+    bins gathered at static positions into ``(out, longest bin)`` (work O(size), where a mask over every
+    (element, bin) pair costs O(size * out)); more bins than elements: the input against the static
+    ``(size, out)`` membership mask. A gather's transpose is a scatter-add; with fewer bins than elements an
+    element lies in at most two bins, so it adds at most two terms (exact and order-free on every backend).
+    """
 
     def __init__(self, shape: Sequence[int], axis: int, out: int):
         self.axis, self.size, self.out = axis, int(shape[axis]), out
         rank = len(shape) + 1
         bshape = [1] * rank
+        self.index = None
         if self.size % out == 0:
             k = self.size // out
             self.split = (out, k)
@@ -67,6 +78,18 @@ class _Binned:
             bshape[axis], bshape[axis + 1] = out, k
             self.positions = (np.arange(out)[:, None] * k + np.arange(k)[None, :]).reshape(bshape)
             self.mask = None
+        elif out < self.size:
+            starts, ends = adaptive_bins(self.size, out)
+            k = int((ends - starts).max())
+            self.split = (out, k)
+            self.reduce_axis = axis + 1
+            pos = starts[:, None] + np.arange(k)[None, :]
+            valid = pos < ends[:, None]
+            # padded slots (bins shorter than k) read the bin's last element, masked; position -1 never wins
+            self.index = np.where(valid, pos, (ends - 1)[:, None]).reshape(-1).astype(np.int32)
+            bshape[axis], bshape[axis + 1] = out, k
+            self.positions = np.where(valid, pos, -1).reshape(bshape)
+            self.mask = valid.reshape(bshape)
         else:
             self.split = None
             self.reduce_axis = axis
@@ -78,9 +101,11 @@ class _Binned:
             pshape[axis] = self.size
             self.positions = np.arange(self.size).reshape(pshape)
         self.positions = self.positions.astype(np.int32)
-        self.counts = None if self.mask is None else self.mask.sum(axis=axis).reshape(-1)
 
     def view(self, x: Array) -> Array:
+        if self.index is not None:
+            x = jnp.take(x, self.index, axis=self.axis, mode="clip", unique_indices=False,
+                         indices_are_sorted=True)
         if self.split is not None:
             return x.reshape(x.shape[: self.axis] + self.split + x.shape[self.axis + 1 :])
         return jnp.expand_dims(x, self.axis + 1)

@@ -247,7 +247,7 @@ def test_non_dividing_bins_cost_scales_with_the_input(name):
     mem = prog.memory_analysis()
     assert mem.temp_size_in_bytes <= 8 * x.nbytes, mem.temp_size_in_bytes
     op = "avg" if name == "adaptive_avg_pool" else "max"
-    starts, ends = _bins(2001, 1000)  # PyTorch: [floor(i * L / out), ceil((i + 1) * L / out))
+    starts, ends = zip(*_bins(2001, 1000))  # PyTorch: [floor(i * L / out), ceil((i + 1) * L / out))
     want = np.stack([(x[:, s:e].mean(1) if op == "avg" else x[:, s:e].max(1)) for s, e in zip(starts, ends)], 1)
     np.testing.assert_allclose(np.asarray(f(x, 1000)), want, rtol=1e-6)
     grad = np.zeros_like(x, dtype=np.float64)
@@ -260,8 +260,3 @@ def test_non_dividing_bins_cost_scales_with_the_input(name):
                 for c in range(4):
                     grad[b, first[b, c], c] += ct[b, i, c]
     np.testing.assert_allclose(np.asarray(prog(x, ct)), grad, rtol=1e-5, atol=1e-6)
-
-
-def _bins(size, out):
-    i = np.arange(out)
-    return (i * size) // out, -((-(i + 1) * size) // out)

@@ -114,8 +114,13 @@ def check_training(config: ml_collections.ConfigDict, num_devices: int = 1) -> N
 
 def result_fields(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The config as a plain dict without the fields in ``NON_RESULT_FIELDS`` (JSON-compatible)."""
-    plain = json.loads(config.to_json_best_effort())
-    for field in NON_RESULT_FIELDS:
+    return drop_fields(json.loads(config.to_json_best_effort()), NON_RESULT_FIELDS)
+
+
+def drop_fields(plain: dict[str, Any], fields: Any) -> dict[str, Any]:
+    """Remove dotted ``fields`` ("model.downsample") from the nested dict ``plain`` in place (absent ones are
+    skipped); returns ``plain``."""
+    for field in fields:
         *parents, leaf = field.split(".")
         node = plain
         for part in parents:

@@ -26,7 +26,7 @@ import numpy as np
 
 from experiments.common import io as _io
 from experiments.common import stats as _stats_module
-from experiments.common.config import result_fields
+from experiments.common.config import drop_fields, result_fields
 from experiments.common.runfolder import differing_fields
 
 #: The per-run figures summarised (result.json keys); the ``_crop`` ones are absent from runs made before the
@@ -93,14 +93,7 @@ def check_one_study(runs: list[dict[str, Any]]) -> None:
     """
 
     def comparable(run: dict[str, Any]) -> dict[str, Any]:
-        plain = result_fields(ml_collections.ConfigDict(run["config"]))
-        for name in GRID_FIELDS:
-            *parents, leaf = name.split(".")
-            node = plain
-            for part in parents:
-                node = node.get(part, {})
-            node.pop(leaf, None)
-        return plain
+        return drop_fields(result_fields(ml_collections.ConfigDict(run["config"])), GRID_FIELDS)
 
     finished = [r for r in runs if r["status"] == "ok"]  # the runs whose numbers the summary reports
     if not finished:

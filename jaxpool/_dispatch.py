@@ -50,6 +50,10 @@ class Kernels:
       match_winners_views: a group whose windows tile the input (stride == window, no padding or
         dilation) and that has at most this many views finds its winners as the first view equal to the
         window's extreme (``_windows._argextreme_match``) instead of a compare/select chain; 0: never.
+      fuse_winners_views: a group of overlapping windows (stride below the window's extent) with at most this
+        many views leaves its winners' compare chain to XLA, which recomputes it inside the reverse pass,
+        instead of computing and storing them once behind a conditional (``_windows.fenced``, XLA:CPU only);
+        0: always stored.
     """
 
     max_group_window: int
@@ -63,6 +67,7 @@ class Kernels:
     stride_block_windows: int = 8
     stride_block_min_window: int = 1 << 30
     match_winners_views: int = 0
+    fuse_winners_views: int = 0
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
@@ -107,6 +112,12 @@ _CPU = Kernels(
     # Overlapping windows were slower matched (1-D stride-1 w=8 0.77x, 3x3x3/2 SAME 0.20x), so only tiling
     # groups of up to 8 views take it.
     match_winners_views=8,
+    # Winners of overlapping windows of up to 3 views recomputed in the reverse pass instead of stored behind
+    # the conditional: max fwd+bwd f32, one process per case, interleaved, idle 2-core CPU, two runs, CPU-time
+    # ratio stored / recomputed: (8, 16384, 16) 2/1 SAME 3.4-3.8x, 2/1 VALID 1.7x, 3/1 SAME 2.3x; (64, 32, 32,
+    # 64) 2x1/1 SAME 1.2-1.3x; 3/2 SAME 1.0x. Tiling windows (2/2 VALID: 0.75-0.87x) and 4 or more views
+    # (1-D 4/1, 5/1, 8/1 SAME 0.45-0.61x; 2x2/1 SAME 0.67x; 3x3/1 SAME 0.25x) keep the stored winners.
+    fuse_winners_views=3,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

@@ -38,6 +38,7 @@ from jaxpool import _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
 from jaxpool._args import accumulation_dtype as _compute_dtype
 from jaxpool._args import identity as _identity
+from jaxpool._dispatch import kernels
 from jaxpool._geometry import PoolGeometry, prepare
 
 Array = jax.Array
@@ -103,8 +104,11 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
     passes = _passes(geom)
     for i, (axes, _) in enumerate(passes):
         # a pass whose result a joined pass reads, or whose winners the reverse pass reads several times, is
-        # computed and stored by itself (``_windows.fenced``)
-        fence = _next_joined(passes, i) or len(_windows.offsets(axes)) > 1
+        # computed and stored by itself (``_windows.fenced``); overlapping windows of a few views are cheaper
+        # recomputed in the reverse pass (``_dispatch``: ``fuse_winners_views``)
+        views = len(_windows.offsets(axes))
+        fused = _windows.overlapping(axes) and views <= kernels().fuse_winners_views
+        fence = _next_joined(passes, i) or (views > 1 and not fused)
         x, arg = _fence_if(fence, lambda v, axes=axes: _windows.argextreme_pass(v, axes, ident, take_max), x, axes)
         args.append(arg)
     return x.astype(dtype), tuple(args)

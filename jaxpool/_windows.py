@@ -636,6 +636,11 @@ def _abutting(a: AxisGeometry) -> bool:
     return a.window == a.stride and a.dilation == 1
 
 
+def overlapping(axes: Sequence[AxisGeometry]) -> bool:
+    """Whether consecutive windows of a group share elements: stride below the window's extent on an axis."""
+    return any(a.stride < (a.window - 1) * a.dilation + 1 for a in axes)
+
+
 def is_tiling(axes: Sequence[AxisGeometry]) -> bool:
     """Whether the windows of a group tile the input: stride == window, no dilation, no padding."""
     return all(_abutting(a) and a.low == 0 and a.padded_extent == a.size for a in axes)

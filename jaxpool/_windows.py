@@ -84,12 +84,19 @@ def axis_groups(geom: PoolGeometry) -> list[tuple[int, ...]]:
     ]
     groups: list[list[int]] = []
     for i in reversed(dims):
-        if groups and math.prod(geom.axes[j].window for j in groups[-1]) * geom.axes[i].window \
-                <= kernels().max_group_window:
+        if groups and _fits(geom, [i, *groups[-1]]):
             groups[-1].insert(0, i)
         else:
             groups.append([i])
     return [tuple(g) for g in groups]
+
+
+def _fits(geom: PoolGeometry, dims: Sequence[int]) -> bool:
+    """Whether the windows of ``dims`` are few enough to reduce in one fused pass (``_dispatch`` table)."""
+    axes = [geom.axes[j] for j in dims]
+    k = kernels()
+    limit = k.max_group_window_stride1 if all(a.stride == 1 for a in axes) else k.max_group_window
+    return math.prod(a.window for a in axes) <= limit
 
 
 def offsets(axes: Sequence[AxisGeometry]) -> list[tuple[int, ...]]:

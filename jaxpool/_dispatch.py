@@ -74,7 +74,7 @@ class Kernels:
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
 _CPU = Kernels(
-    # 3x3x3 = 27 views fuse into one loop; 2-D 7x7 = 49 views were slower than two 1-D passes of 7.
+    # 3x3x3/2 = 27 views fuse into one loop; 2-D 7x7 = 49 views were slower than two 1-D passes of 7.
     max_group_window=32,
     # Stride 1: up to 12 views fuse; from 16 on one pass per axis is faster. Max fwd+bwd f32 SAME, one process
     # per case, interleaved, idle 2-core CPU, CPU time grouped vs per-axis passes: 3x3/1 (64,32,32,64) 15.1 vs

@@ -30,7 +30,7 @@ class Kernels:
     Attributes:
       max_group_window: the largest product of window lengths reduced in one fused pass over several axes
         (one view per window offset); larger windows are split into one pass per axis.
-      max_group_window_stride1: the same for groups whose axes all have stride 1.
+      max_group_window_stride1: the same for max/min groups whose axes all have stride 1.
       large_sum_window: the smallest window length (of one axis, dilation included in nothing) from which a
         window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
         ``_large_windows`` instead of one view per offset / ``lax.reduce_window``.
@@ -76,11 +76,13 @@ class Kernels:
 _CPU = Kernels(
     # 3x3x3/2 = 27 views fuse into one loop; 2-D 7x7 = 49 views were slower than two 1-D passes of 7.
     max_group_window=32,
-    # Stride 1: up to 12 views fuse; from 16 on one pass per axis is faster. Max fwd+bwd f32 SAME, one process
-    # per case, interleaved, idle 2-core CPU, CPU time grouped vs per-axis passes: 3x3/1 (64,32,32,64) 15.1 vs
-    # 37.2 ms, 2x2x2/1 2.3 vs 3.6, 4x3/1 5.1 vs 5.1, 2x2x3/1 4.8 vs 5.6; 4x4/1 (16,32,32,64) 6.0-6.7 vs
-    # 3.6-4.8 ms, 5x5/1 10.6-11.4 vs 4.3-5.9 ms, (64,32,32,64) 45 vs 27 ms, 3x3x3/1 (8,16,16,16,32) 10.1-10.2 vs
-    # 6.6-6.8 ms. Strided groups stay fused up to 32: 5x5/2 SAME 26.6 vs 33.8 ms.
+    # Max/min at stride 1: up to 12 views fuse; from 16 on one pass per axis is faster. Max fwd+bwd f32 SAME,
+    # one process per case, interleaved, idle 2-core CPU, CPU time grouped vs per-axis passes: 3x3/1
+    # (64,32,32,64) 15.1 vs 37.2 ms, 2x2x2/1 2.3 vs 3.6, 4x3/1 5.1 vs 5.1, 2x2x3/1 4.8 vs 5.6; 4x4/1
+    # (16,32,32,64) 6.0-6.7 vs 3.6-4.8 ms, 5x5/1 10.6-11.4 vs 4.3-5.9 ms, (64,32,32,64) 45 vs 27 ms, 3x3x3/1
+    # (8,16,16,16,32) 10.1-10.2 vs 6.6-6.8 ms, (16,16,16,16,64) 43.4 vs 43.5 ms, NCDHW (16,64,16,16,16) 392 vs
+    # 126 ms. Strided groups stay fused up to 32: 5x5/2 SAME 26.6 vs 33.8 ms. Window sums keep 32: 3x3x3/1
+    # (16,16,16,16,64) sum 3.4 vs 6.0 ms, avg 5.1 vs 7.8 ms (NCDHW the other way: 16.6 vs 11.1, 19.5 vs 10.1).
     max_group_window_stride1=12,
     # Max/min windows split into passes of small windows (_levels) from 16 on (the plan keeps one pass where
     # that is cheaper), and the blocked running extremes (_large_windows) only from 8192, where the split's

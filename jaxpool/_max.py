@@ -50,7 +50,7 @@ def _passes(geom: PoolGeometry) -> list[tuple[tuple, bool]]:
     ``joined`` marks a pass that reads the previous pass's result as a run of the same split window: that
     result is materialized (``_windows.materialize``), or XLA fuses the passes back into one of ``w`` views."""
     out: list[tuple[tuple, bool]] = []
-    for g in _windows.axis_groups(geom):
+    for g in _windows.axis_groups(geom, "extreme"):
         axes = tuple(geom.axes[i] for i in g)
         split = _windows.split_passes(axes, "extreme")
         if split:

@@ -60,7 +60,7 @@ def _window_sum(x: Array, geom: PoolGeometry) -> Array:
     A group for which ``lax.reduce_window`` is faster (one axis, not tiling) goes through it and JAX's own
     derivative of it; the others through :func:`_group_sum`.
     """
-    for g in _windows.axis_groups(geom):
+    for g in _windows.axis_groups(geom, "sum"):
         group = tuple(geom.axes[i] for i in g)
         for i, axes in enumerate(_windows.split_passes(group, "sum") or [group]):
             if _windows.prefer_reduce_window(axes):

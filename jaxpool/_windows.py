@@ -76,26 +76,29 @@ def split_passes(axes: Sequence[AxisGeometry], op: str) -> list[tuple[AxisGeomet
     return [(p,) for p in passes] if len(passes) > 1 else None
 
 
-def axis_groups(geom: PoolGeometry) -> list[tuple[int, ...]]:
-    """Consecutive groups of spatial-dim indices, in pass order (last dims first); trivial dims dropped."""
+def axis_groups(geom: PoolGeometry, op: str) -> list[tuple[int, ...]]:
+    """Consecutive groups of spatial-dim indices, in pass order (last dims first); trivial dims dropped.
+
+    ``op`` ("sum" or "extreme") picks the group size limits of the ``_dispatch`` table."""
     dims = [
         i for i, a in enumerate(geom.axes)
         if not (a.window == 1 and a.stride == 1 and a.low == 0 and a.out == a.size)
     ]
     groups: list[list[int]] = []
     for i in reversed(dims):
-        if groups and _fits(geom, [i, *groups[-1]]):
+        if groups and _fits(geom, [i, *groups[-1]], op):
             groups[-1].insert(0, i)
         else:
             groups.append([i])
     return [tuple(g) for g in groups]
 
 
-def _fits(geom: PoolGeometry, dims: Sequence[int]) -> bool:
+def _fits(geom: PoolGeometry, dims: Sequence[int], op: str) -> bool:
     """Whether the windows of ``dims`` are few enough to reduce in one fused pass (``_dispatch`` table)."""
     axes = [geom.axes[j] for j in dims]
     k = kernels()
-    limit = k.max_group_window_stride1 if all(a.stride == 1 for a in axes) else k.max_group_window
+    stride1 = op == "extreme" and all(a.stride == 1 for a in axes)
+    limit = k.max_group_window_stride1 if stride1 else k.max_group_window
     return math.prod(a.window for a in axes) <= limit
 
 

@@ -122,12 +122,14 @@ _CPU = Kernels(
     # Overlapping windows were slower matched (1-D stride-1 w=8 0.77x, 3x3x3/2 SAME 0.20x), so only tiling
     # groups of up to 8 views take it.
     match_winners_views=8,
-    # Winners of overlapping windows of up to 3 views recomputed in the reverse pass instead of stored behind
-    # the conditional: max fwd+bwd f32, one process per case, interleaved, idle 2-core CPU, two runs, CPU-time
-    # ratio stored / recomputed: (8, 16384, 16) 2/1 SAME 3.4-3.8x, 2/1 VALID 1.7x, 3/1 SAME 2.3x; (64, 32, 32,
-    # 64) 2x1/1 SAME 1.2-1.3x; 3/2 SAME 1.0x. Tiling windows (2/2 VALID: 0.75-0.87x) and 4 or more views
-    # (1-D 4/1, 5/1, 8/1 SAME 0.45-0.61x; 2x2/1 SAME 0.67x; 3x3/1 SAME 0.25x) keep the stored winners.
-    fuse_winners_views=3,
+    # Winners of overlapping windows of 2 views recomputed in the reverse pass instead of stored behind the
+    # conditional: max fwd+bwd f32, one process per case, interleaved, idle 2-core CPU, two runs, CPU-time
+    # ratio stored / recomputed: (8, 16384, 16) 2/1 SAME 2.9-3.8x, 2/1 VALID 1.7x; (64, 32, 32, 64) 2x1/1 SAME
+    # 1.2-1.3x; (64, 1024, 64) 2/1 SAME 0.92-1.02x. Three views gain at 16 channels ((8, 16384, 16) 3/1 SAME
+    # 1.8-2.3x) but lose at 64 ((64, 1024, 64) 3/1 SAME 0.66-0.81x), so they keep the stored winners, as do
+    # tiling windows (2/2 VALID: 0.75-0.87x) and 4 or more views (1-D 4/1, 5/1, 8/1 SAME 0.45-0.61x; 2x2/1
+    # SAME 0.67x; 3x3/1 SAME 0.25x).
+    fuse_winners_views=2,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sharding_cases
+from fake_devices import xla_flags
 from reference import fractional_reference, pool_reference, pool_reference_vjp, pool_reference_winners
 
 import jaxpool
@@ -36,11 +37,7 @@ LOCAL_MODES = ("explicit_batch", "explicit_feature", "shard_map", "auto_batch", 
 
 
 def _run_worker(out: Path, slow: bool) -> None:
-    # XLA:CPU aborts a collective whose devices do not all arrive within 40 s; on a loaded 2-core machine (xdist)
-    # the 8 fake devices' threads can take longer, so the waits are raised (correctness is unaffected).
-    flags = ("--xla_force_host_platform_device_count=8 --xla_cpu_collective_timeout_seconds=900"
-             " --xla_cpu_collective_call_terminate_timeout_seconds=900")
-    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu",
+    env = dict(os.environ, XLA_FLAGS=xla_flags(8), JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, str(ROOT / "tests" / "sharding_cases.py"), str(out)] + (["--slow"] if slow else [])
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_devices import xla_flags
 from tiny_flags import tiny_flags
 
 CONFIG = "experiments/downsampling/configs/mnist1d_pooling.py"
@@ -92,7 +93,7 @@ def test_two_fake_devices_train_like_one(tmp_path: Path, data_cache: Path) -> No
 
     records = []
     for devices in (1, 2):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        env = {**os.environ, "XLA_FLAGS": xla_flags(devices)}
         work = tmp_path / f"d{devices}"
         proc = subprocess.run(
             [sys.executable, "-m", "experiments.downsampling.main", f"--config={CONFIG}", f"--workdir={work}",

@@ -15,13 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_devices import xla_flags
 from tiny_flags import tiny_flags
 
 from experiments.downsampling.configs.mnist1d_pooling import VARIANTS
 
-# XLA:CPU aborts a collective whose fake devices do not all arrive within 40 s; a loaded 2-core machine can take
-# longer, so the waits are raised (correctness is unaffected).
-_WAITS = "--xla_cpu_collective_timeout_seconds=900 --xla_cpu_collective_call_terminate_timeout_seconds=900"
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).parents[1] / "_mesh_worker.py"
 #: The default run's variants: jaxpool pooling and a strided convolution (``--runslow`` runs every variant).
@@ -29,7 +27,7 @@ QUICK = ("max_pool", "strided_conv")
 
 
 def _run(variants: tuple[str, ...]) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": f"--xla_force_host_platform_device_count=8 {_WAITS}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": xla_flags(8)}
     proc = subprocess.run([sys.executable, str(WORKER), *variants], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -75,7 +73,7 @@ def test_unknown_mesh_type_is_a_config_error_naming_the_field() -> None:
 def test_whole_run_on_an_explicit_mesh_writes_the_same_result_as_auto(tmp_path: Path, data_cache: Path) -> None:
     """The CLI end to end on 4 fake devices, both mesh types: training, evaluation and every metric (the
     receptive field's gradient once failed on the Explicit mesh after training, leaving no result.json)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {_WAITS}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": xla_flags(4)}
     results = {}
     for mesh in ("auto", "explicit"):
         work = tmp_path / mesh

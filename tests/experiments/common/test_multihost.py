@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from fake_devices import xla_flags
 
 from experiments.common import io as _io
 from experiments.downsampling.train import train_and_evaluate
@@ -55,7 +56,7 @@ def test_eight_devices_give_the_per_step_losses_of_one(tiny_config, tmp_path: Pa
         "--config.progress_bar=False",
     ]
     eight = tmp_path / "eight"
-    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = _env(XLA_FLAGS=xla_flags(8))
     cmd = [sys.executable, "-m", "experiments.downsampling.main", f"--config={CONFIG}", *overrides]
     proc = subprocess.run([*cmd, f"--workdir={eight}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -18,16 +18,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+import fake_devices
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import sharding_cases
-from fake_devices import xla_flags
 from reference import fractional_reference, pool_reference, pool_reference_vjp, pool_reference_winners
 
 import jaxpool
@@ -37,10 +36,10 @@ LOCAL_MODES = ("explicit_batch", "explicit_feature", "shard_map", "auto_batch", 
 
 
 def _run_worker(out: Path, slow: bool) -> None:
-    env = dict(os.environ, XLA_FLAGS=xla_flags(8), JAX_PLATFORMS="cpu",
+    env = dict(os.environ, XLA_FLAGS=fake_devices.xla_flags(8), JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, str(ROOT / "tests" / "sharding_cases.py"), str(out)] + (["--slow"] if slow else [])
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    proc = fake_devices.run(cmd, cwd=ROOT, env=env, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 

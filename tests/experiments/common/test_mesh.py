@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fake_devices
 import pytest
-from fake_devices import xla_flags
 from tiny_flags import tiny_flags
 
 from experiments.downsampling.configs.mnist1d_pooling import VARIANTS
@@ -27,9 +27,8 @@ QUICK = ("max_pool", "strided_conv")
 
 
 def _run(variants: tuple[str, ...]) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": xla_flags(8)}
-    proc = subprocess.run([sys.executable, str(WORKER), *variants], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": fake_devices.xla_flags(8)}
+    proc = fake_devices.run([sys.executable, str(WORKER), *variants], cwd=ROOT, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
@@ -73,7 +72,7 @@ def test_unknown_mesh_type_is_a_config_error_naming_the_field() -> None:
 def test_whole_run_on_an_explicit_mesh_writes_the_same_result_as_auto(tmp_path: Path, data_cache: Path) -> None:
     """The CLI end to end on 4 fake devices, both mesh types: training, evaluation and every metric (the
     receptive field's gradient once failed on the Explicit mesh after training, leaving no result.json)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": xla_flags(4)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": fake_devices.xla_flags(4)}
     results = {}
     for mesh in ("auto", "explicit"):
         work = tmp_path / mesh

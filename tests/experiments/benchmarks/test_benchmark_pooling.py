@@ -52,6 +52,26 @@ def test_run_case_tiny_max_nchw_has_positive_times_and_matching_values():
         assert grad_mem["output"] == 4 * 2 * 3 * 9 * 8
 
 
+def test_torch_is_timed_in_its_own_block_after_the_jax_competitors(monkeypatch):
+    # torch's OpenMP workers spin after each call; interleaved, they slowed the JAX program timed next
+    import torch  # noqa: F401  (the test extra installs it)
+
+    blocks: list[tuple[str, ...]] = []
+    real = _timing.measure
+
+    def spy(fns, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        blocks.append(tuple(fns))
+        return real(fns, **kwargs)
+
+    monkeypatch.setattr(pooling._timing, "measure", spy)
+    (case,) = pooling.build_cases(("max",), (1,), ("k2s2_valid",), ("float32",), ("NHWC",),
+                                  shapes={1: (2, 8, 3)})
+    rec = pooling.run_case(case, repeats=1, warmup=1, min_sample_s=0.0)
+    assert blocks == [JAX_COMPETITORS, ("torch_fwd", "torch_grad")]
+    assert tuple(rec["times_ms"]) == pooling.COMPETITORS
+    assert all(math.isfinite(t) and t > 0 for t in rec["times_ms"].values())
+
+
 def test_main_writes_json_with_real_timings(tmp_path):
     path = tmp_path / "bench.json"
     result = pooling.main(["--ops", "avg", "--dims", "1", "--configs", "k2s2_valid",

@@ -31,6 +31,10 @@ class Kernels:
       max_group_window: the largest product of window lengths reduced in one fused pass over several axes
         (one view per window offset); larger windows are split into one pass per axis.
       max_group_window_stride1: the same for max/min groups whose axes all have stride 1.
+      max_group_window_values: the same for max/min *values* passes (no winners: the forward pass outside
+        differentiation) of overlapping strided windows.
+      split_channels_first_extreme: max/min over overlapping windows of an input whose last array axis is
+        spatial (channels first) runs one pass per axis, never a fused multi-axis group.
       large_sum_window: the smallest window length (of one axis, dilation included in nothing) from which a
         window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
         ``_large_windows`` instead of one view per offset / ``lax.reduce_window``.
@@ -70,6 +74,8 @@ class Kernels:
     stride_block_min_window: int = 1 << 30
     match_winners_views: int = 0
     fuse_winners_views: int = 0
+    max_group_window_values: int = 32
+    split_channels_first_extreme: bool = False
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
@@ -130,6 +136,20 @@ _CPU = Kernels(
     # tiling windows (2/2 VALID: 0.75-0.87x) and 4 or more views (1-D 4/1, 5/1, 8/1 SAME 0.45-0.61x; 2x2/1
     # SAME 0.67x; 3x3/1 SAME 0.25x).
     fuse_winners_views=2,
+    # Max values without winners (the forward pass outside differentiation) of overlapping strided windows:
+    # fused up to 16 views, smaller groups beyond. Process CPU ms, fused vs per axis, one process, interleaved,
+    # 2-core CPU: 3x3x3/2 SAME (16,16,16,16,64) 9.53 vs 1.87 (5.62 vs 1.63 in another run; as an (H, W) group
+    # of 9 and a D pass, the grouping this limit gives, 2.33 vs 2.73 per axis), (8,16,16,16,32) 2.61 vs 0.34
+    # (grouped 0.34 vs 0.51); 5x5/2 SAME (64,32,32,64) 3.60 vs 3.65; 4x4/2 2.80 vs 3.20; 3x3/2 1.08 vs 1.70.
+    # Winners passes keep 32 (fwd+bwd 3x3x3/2 (16,16,16,16,64) 5.56 vs 8.78 ms).
+    max_group_window_values=16,
+    # Channels first (spatial last axis), overlapping max windows: one pass per axis. Process CPU ms, fused vs
+    # per axis, train step (values, winners, reverse) / jit(vjp) / forward, one process, interleaved: NCHW
+    # (64,64,32,32) 3x3/2 SAME 31.0 vs 14.8 / 24.3 vs 14.6 / 3.73 vs 2.03; 5x5/2 108.6 vs 18.7 / 80.5 vs 14.3 /
+    # 19.5 vs 3.2; 3x3/1 93.8 vs 31.9 / 68.0 vs 15.6 / 14.8 vs 2.7; NCDHW (16,64,16,16,16) 3x3x3/2 61.9 vs 22.9
+    # / 49.1 vs 24.2 / 10.9 vs 2.6. Tiling windows stay fused (2x2/2 NCHW 7.4 vs 16.8, 2x2x2/2 NCDHW 9.8 vs
+    # 13.3 train). Channels-last layouts keep the groups (3x3/2 NHWC vjp 5.67 vs 9.75).
+    split_channels_first_extreme=True,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

@@ -1,0 +1,110 @@
+"""Which max/min windows fuse into one multi-axis pass, and that every choice stays exact (docs/semantics.md §7).
+
+Two ``_dispatch`` fields decide it besides the group size limits: ``split_channels_first_extreme`` (channels
+first: overlapping windows run one pass per axis) and ``max_group_window_values`` (values without winners:
+overlapping strided groups of more views split into smaller groups). The first tests pin the grouping the CPU entry
+picks; the others hold values, ``grad``, ``jvp`` and indices to the brute-force reference on tie-heavy data
+with NaN and +-inf, under both settings of each field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference import pool_reference, pool_reference_vjp, pool_reference_winners
+
+import jaxpool
+from jaxpool import _dispatch, _max
+from jaxpool._geometry import prepare
+
+
+def _geom(shape, window, strides, channels_first):
+    _, geom = prepare(jnp.zeros(shape), window, strides, "SAME", dilation=None, ceil_mode=False,
+                      channels_first=channels_first)
+    return geom
+
+
+def _pass_axes(geom, values_only=False):
+    return [tuple(a.axis for a in axes) for axes, _ in _max._passes(geom, values_only=values_only)]
+
+
+def test_cpu_groups_channels_first_overlapping_windows_one_axis_per_pass():
+    k = _dispatch.kernels("cpu")
+    assert k.split_channels_first_extreme and k.max_group_window_values == 16
+    with jax.default_device(jax.devices("cpu")[0]):
+        # NCHW 3x3/2: the W pass (array axis 3) first, then H; NHWC keeps one fused 2-D group
+        assert _pass_axes(_geom((2, 3, 9, 9), (3, 3), (2, 2), True)) == [(3,), (2,)]
+        assert _pass_axes(_geom((2, 9, 9, 3), (3, 3), (2, 2), False)) == [(1, 2)]
+        # tiling windows stay fused in either layout
+        assert _pass_axes(_geom((2, 3, 8, 8), (2, 2), (2, 2), True)) == [(2, 3)]
+        # values alone: 3x3x3/2 (27 views) splits into an (H, W) group of 9 and a D pass; winners stay fused
+        g3 = _geom((2, 9, 9, 9, 3), (3, 3, 3), (2, 2, 2), False)
+        assert _pass_axes(g3, values_only=True) == [(2, 3), (1,)]
+        assert _pass_axes(g3) == [(1, 2, 3)]
+
+
+def _data(shape, seed):
+    """Values from {-1, 0, 1, 2} (most windows tie) with NaN, +inf and -inf."""
+    rng = np.random.default_rng(seed)
+    flat = rng.integers(-1, 3, shape).astype(np.float32).reshape(-1)
+    for value, count in ((np.nan, 2), (np.inf, 2), (-np.inf, 2)):
+        flat[rng.choice(flat.size, count, replace=False)] = value
+    return flat.reshape(shape)
+
+
+@pytest.fixture(params=[False, True], ids=["fused", "split"])
+def table(request):
+    """The backend's entry with both fields set to fuse (False) or to split (True)."""
+    backend = jax.default_backend()
+    saved = _dispatch.TABLE.get(backend, _dispatch.TABLE["cpu"])
+    _dispatch.TABLE[backend] = dataclasses.replace(
+        saved, split_channels_first_extreme=request.param, max_group_window_values=1 if request.param else 32)
+    jax.clear_caches()
+    yield request.param
+    _dispatch.TABLE[backend] = saved
+    jax.clear_caches()
+
+
+CASES = [  # (op, shape, window, strides, channels_first)
+    ("max", (2, 3, 9, 8), (3, 3), (2, 2), True),
+    ("min", (2, 3, 9, 8), (3, 3), (2, 2), True),
+    ("max", (2, 3, 7, 6), (3, 3), (1, 1), True),
+    ("max", (2, 3, 9, 8), (5, 5), (2, 2), True),
+    ("max", (1, 2, 7, 6, 5), (3, 3, 3), (2, 2, 2), True),
+    ("max", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2), False),
+    ("min", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2), False),
+    ("max", (2, 9, 8, 3), (5, 5), (2, 2), False),
+]
+
+
+@pytest.mark.parametrize("op,shape,window,strides,channels_first", CASES)
+def test_values_gradients_jvp_and_indices_match_the_reference(table, op, shape, window, strides, channels_first):
+    fn = jaxpool.max_pool if op == "max" else jaxpool.min_pool
+    with_idx = jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices
+    kw = dict(strides=strides, padding="SAME", channels_first=channels_first)
+    ref_kw = dict(channels_first=channels_first)
+    x = _data(shape, seed=len(shape) + window[0])
+    want = pool_reference(x, op, window, strides, "SAME", **ref_kw)
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda v: fn(v, window, **kw))(x)), want)
+    ct = np.random.default_rng(1).standard_normal(want.shape).astype(np.float32)
+    grad = jax.jit(jax.grad(lambda v: jnp.sum(fn(v, window, **kw) * ct)))(x)
+    np.testing.assert_allclose(np.asarray(grad), pool_reference_vjp(x, ct, op, window, strides, "SAME", **ref_kw),
+                               rtol=1e-5, atol=1e-6)
+    winners = pool_reference_winners(x, op, window, strides, "SAME", **ref_kw)
+    values, idx = jax.jit(lambda v: with_idx(v, window, **kw))(x)
+    np.testing.assert_array_equal(np.asarray(values), want)
+    np.testing.assert_array_equal(np.asarray(idx), winners)
+    # jvp: the tangent of each output is the tangent at its winner (the same flat spatial index per plane)
+    t = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    _, dy = jax.jvp(lambda v: fn(v, window, **kw), (jnp.asarray(x),), (jnp.asarray(t),))
+    if channels_first:
+        planes = t.reshape(shape[0], shape[1], -1)
+        want_dy = np.take_along_axis(planes, winners.reshape(shape[0], shape[1], -1), axis=2)
+    else:
+        planes = t.reshape(shape[0], -1, shape[-1])
+        want_dy = np.take_along_axis(planes, winners.reshape(shape[0], -1, shape[-1]), axis=1)
+    np.testing.assert_array_equal(np.asarray(dy), want_dy.reshape(want.shape))

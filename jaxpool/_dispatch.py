@@ -35,6 +35,9 @@ class Kernels:
         differentiation) of overlapping strided windows.
       split_channels_first_extreme: max/min over overlapping windows of an input whose last array axis is
         spatial (channels first) runs one pass per axis, never a fused multi-axis group.
+      store_overlapping_sums: window sums of overlapping windows (sum/avg/lp through slice views) are computed
+        and stored by themselves (``_windows.fenced``, XLA:CPU only), so that a reverse pass whose cotangent
+        depends on them reads them instead of recomputing them per view.
       large_sum_window: the smallest window length (of one axis, dilation included in nothing) from which a
         window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
         ``_large_windows`` instead of one view per offset / ``lax.reduce_window``.
@@ -76,6 +79,7 @@ class Kernels:
     fuse_winners_views: int = 0
     max_group_window_values: int = 32
     split_channels_first_extreme: bool = False
+    store_overlapping_sums: bool = False
 
 
 #: Measured on the 2-core CPU (see the field comments of each entry and README "How it is fast").
@@ -150,6 +154,14 @@ _CPU = Kernels(
     # / 49.1 vs 24.2 / 10.9 vs 2.6. Tiling windows stay fused (2x2/2 NCHW 7.4 vs 16.8, 2x2x2/2 NCDHW 9.8 vs
     # 13.3 train). Channels-last layouts keep the groups (3x3/2 NHWC vjp 5.67 vs 9.75).
     split_channels_first_extreme=True,
+    # Sum pooling's overlapping window sums stored by themselves: XLA:CPU otherwise fuses them into the reverse
+    # pass of a loss or activation that reads them, once per view. Process CPU ms, train step (grad of
+    # 0.5 * sum(y ** 2)) / jit(vjp) / forward, one process, interleaved, recomputed vs stored: sum 3x3/1 SAME
+    # (64,32,32,64) 51.8 vs 8.9 (53.7 vs 22.3 in a slower run) / 3.68 vs 2.54 / 3.75 vs 3.75 (after the fence
+    # stopped copying its operand); 3x3x3/1 SAME (16,16,16,16,64) 81.8 vs 6.9 / 4.0 vs 3.8 / 4.8 vs 3.5. avg and
+    # lp keep their sums in loops of their own without it (train avg 3x3/1 22.5 vs 23.5, NCHW 10.1 vs 11.4;
+    # forward 5-30 % slower stored), so only sum pooling stores them.
+    store_overlapping_sums=True,
 )
 
 #: Backend name -> kernel choices. GPU and TPU: not measured, the CPU choices (see the module docstring).

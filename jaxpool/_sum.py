@@ -31,34 +31,51 @@ from jaxpool import _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, as_int, check_flag, shared_doc, show, torch_names
 from jaxpool._args import accumulation_dtype as _acc_dtype
 from jaxpool._args import result_dtype as _result_dtype
+from jaxpool._dispatch import kernels
 from jaxpool._geometry import PoolGeometry, avg_divisor, prepare
 
 Array = jax.Array
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def _group_sum(x: Array, axes: tuple, in_shape: tuple) -> Array:
-    """Window sums over one group of axes through slice views, with the hand-made reverse pass."""
+def _stored_sum(x: Array, axes: tuple, store: bool) -> Array:
+    """``sum_pass(x, axes)``; with ``store``, computed and stored by itself (``_windows.fenced``) where windows
+    overlap.
+
+    A reverse pass of overlapping windows reads its cotangent through several views. When that cotangent is an
+    elementwise function of these window sums (a loss or an activation right after the pooling), XLA:CPU fuses
+    the forward sums into every view read and recomputes them there (sum 3x3/1 SAME train step 9x slower than
+    its forward plus reverse pass); stored, the sums are read instead (``_dispatch``: ``store_overlapping_sums``).
+    Only sum pooling stores them: XLA keeps avg and lp's window sums in a loop of their own (the division or
+    root in between), where a stored sum only costs the forward pass one more sweep.
+    """
+    if store and kernels().store_overlapping_sums and _windows.overlapping(axes):
+        return _windows.fenced(lambda v: _windows.sum_pass(v, axes), x)
     return _windows.sum_pass(x, axes)
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def _group_sum(x: Array, axes: tuple, in_shape: tuple, store: bool) -> Array:
+    """Window sums over one group of axes through slice views, with the hand-made reverse pass."""
+    return _stored_sum(x, axes, store)
+
+
 @_group_sum.defjvp
-def _group_sum_jvp(axes: tuple, in_shape: tuple, primals: tuple, tangents: tuple) -> tuple:
+def _group_sum_jvp(axes: tuple, in_shape: tuple, store: bool, primals: tuple, tangents: tuple) -> tuple:
     # Linear: the tangent is the window sum of the tangent, written as the transpose of the hand-made reverse
     # pass so that grad runs ``scatter_pass`` (dense slices) rather than JAX's interior pads.
     (x,), (t,) = primals, tangents
-    y = _windows.sum_pass(x, axes)
+    y = _stored_sum(x, axes, store)
     sum_t = jax.linear_transpose(lambda c: _windows.scatter_pass(c, axes, in_shape),
                                  _sharding.transpose_spec(y, t.dtype))
     (dy,) = sum_t(t)
     return y, dy
 
 
-def _window_sum(x: Array, geom: PoolGeometry) -> Array:
+def _window_sum(x: Array, geom: PoolGeometry, store: bool = False) -> Array:
     """Window sums over every spatial axis, one group of axes at a time (last axes first).
 
     A group for which ``lax.reduce_window`` is faster (one axis, not tiling) goes through it and JAX's own
-    derivative of it; the others through :func:`_group_sum`.
+    derivative of it; the others through :func:`_group_sum` (``store``: see :func:`_stored_sum`).
     """
     for g in _windows.axis_groups(geom, "sum"):
         group = tuple(geom.axes[i] for i in g)
@@ -68,7 +85,7 @@ def _window_sum(x: Array, geom: PoolGeometry) -> Array:
             else:
                 # a run of a split window through slice views: its input is stored once, or XLA fuses the
                 # passes back into one loop of ``w`` views (reduce_window passes are never fused that way)
-                x = _group_sum(_windows.materialize(x) if i else x, axes, tuple(x.shape))
+                x = _group_sum(_windows.materialize(x) if i else x, axes, tuple(x.shape), store)
     return x
 
 
@@ -95,7 +112,7 @@ def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bo
     xa = x.astype(_acc_dtype(out_dtype))
     if op == "lp" and p != 1.0:
         xa = _power_fn(p)(xa)
-    s = _window_sum(xa, geom)
+    s = _window_sum(xa, geom, store=op == "sum")
     if op == "avg":
         s = _divide(s, geom, count_include_pad, divisor_override)
     if op != "lp" or p == 1.0:

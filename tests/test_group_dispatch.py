@@ -2,9 +2,10 @@
 
 Two ``_dispatch`` fields decide it besides the group size limits: ``split_channels_first_extreme`` (channels
 first: overlapping windows run one pass per axis) and ``max_group_window_values`` (values without winners:
-overlapping strided groups of more views split into smaller groups). The first tests pin the grouping the CPU entry
-picks; the others hold values, ``grad``, ``jvp`` and indices to the brute-force reference on tie-heavy data
-with NaN and +-inf, under both settings of each field.
+overlapping strided groups of more views split into smaller groups). The first test pins the grouping the CPU
+entry picks; the next holds values, ``grad``, ``jvp`` and indices to the brute-force reference on tie-heavy data
+with NaN and +-inf, under both settings of each field. The last holds sum pooling's train-step gradient to the
+reference with its window sums stored or not (``store_overlapping_sums``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _pass_axes(geom, values_only=False):
 
 def test_cpu_groups_channels_first_overlapping_windows_one_axis_per_pass():
     k = _dispatch.kernels("cpu")
-    assert k.split_channels_first_extreme and k.max_group_window_values == 16
+    assert k.split_channels_first_extreme and k.max_group_window_values == 16 and k.store_overlapping_sums
     with jax.default_device(jax.devices("cpu")[0]):
         # NCHW 3x3/2: the W pass (array axis 3) first, then H; NHWC keeps one fused 2-D group
         assert _pass_axes(_geom((2, 3, 9, 9), (3, 3), (2, 2), True)) == [(3,), (2,)]
@@ -108,3 +109,26 @@ def test_values_gradients_jvp_and_indices_match_the_reference(table, op, shape, 
         planes = t.reshape(shape[0], -1, shape[-1])
         want_dy = np.take_along_axis(planes, winners.reshape(shape[0], -1, shape[-1]), axis=1)
     np.testing.assert_array_equal(np.asarray(dy), want_dy.reshape(want.shape))
+
+
+@pytest.fixture(params=[False, True], ids=["recomputed", "stored"])
+def store_sums(request):
+    backend = jax.default_backend()
+    saved = _dispatch.TABLE.get(backend, _dispatch.TABLE["cpu"])
+    _dispatch.TABLE[backend] = dataclasses.replace(saved, store_overlapping_sums=request.param)
+    jax.clear_caches()
+    yield request.param
+    _dispatch.TABLE[backend] = saved
+    jax.clear_caches()
+
+
+@pytest.mark.parametrize("shape,window,strides", [((2, 7, 6, 3), (3, 3), (1, 1)),
+                                                   ((1, 5, 6, 4, 2), (3, 3, 3), (1, 1, 1)),
+                                                   ((2, 9, 8, 3), (3, 3), (2, 2))])
+def test_sum_pool_train_step_gradient_matches_the_reference(store_sums, shape, window, strides):
+    # the cotangent depends on the window sums themselves (the case where XLA:CPU recomputed them per view)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    y = pool_reference(x, "sum", window, strides, "SAME")
+    grad = jax.jit(jax.grad(lambda v: 0.5 * jnp.sum(jaxpool.sum_pool(v, window, strides, "SAME") ** 2)))(x)
+    np.testing.assert_allclose(np.asarray(grad), pool_reference_vjp(x, y, "sum", window, strides, "SAME"),
+                               rtol=1e-5, atol=1e-5)

@@ -9,16 +9,14 @@ padding: each case is checked on tie-heavy data with NaN and +-inf against the b
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from kernel_table import replaced
 from reference import pool_reference, pool_reference_vjp, pool_reference_winners
 
 import jaxpool
-from jaxpool import _dispatch
 
 CASES = [  # (shape, window, strides, padding): 2 or 3 overlapping views
     ((2, 11, 3), (2,), (1,), "SAME"),
@@ -41,13 +39,8 @@ def _data(shape, seed):
 
 @pytest.fixture(params=[0, 3], ids=["stored", "recomputed"])
 def fuse_views(request):
-    backend = jax.default_backend()
-    saved = _dispatch.TABLE.get(backend, _dispatch.TABLE["cpu"])
-    _dispatch.TABLE[backend] = dataclasses.replace(saved, fuse_winners_views=request.param)
-    jax.clear_caches()
-    yield request.param
-    _dispatch.TABLE[backend] = saved
-    jax.clear_caches()
+    with replaced(fuse_winners_views=request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("shape,window,strides,padding", CASES)

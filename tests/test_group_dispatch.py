@@ -10,12 +10,11 @@ reference with its window sums stored or not (``store_overlapping_sums``).
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from kernel_table import replaced
 from reference import pool_reference, pool_reference_vjp, pool_reference_winners
 
 import jaxpool
@@ -60,14 +59,9 @@ def _data(shape, seed):
 @pytest.fixture(params=[False, True], ids=["fused", "split"])
 def table(request):
     """The backend's entry with both fields set to fuse (False) or to split (True)."""
-    backend = jax.default_backend()
-    saved = _dispatch.TABLE.get(backend, _dispatch.TABLE["cpu"])
-    _dispatch.TABLE[backend] = dataclasses.replace(
-        saved, split_channels_first_extreme=request.param, max_group_window_values=1 if request.param else 32)
-    jax.clear_caches()
-    yield request.param
-    _dispatch.TABLE[backend] = saved
-    jax.clear_caches()
+    with replaced(split_channels_first_extreme=request.param,
+                  max_group_window_values=1 if request.param else 32):
+        yield request.param
 
 
 CASES = [  # (op, shape, window, strides, channels_first)
@@ -113,13 +107,8 @@ def test_values_gradients_jvp_and_indices_match_the_reference(table, op, shape, 
 
 @pytest.fixture(params=[False, True], ids=["recomputed", "stored"])
 def store_sums(request):
-    backend = jax.default_backend()
-    saved = _dispatch.TABLE.get(backend, _dispatch.TABLE["cpu"])
-    _dispatch.TABLE[backend] = dataclasses.replace(saved, store_overlapping_sums=request.param)
-    jax.clear_caches()
-    yield request.param
-    _dispatch.TABLE[backend] = saved
-    jax.clear_caches()
+    with replaced(store_overlapping_sums=request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("shape,window,strides", [((2, 7, 6, 3), (3, 3), (1, 1)),

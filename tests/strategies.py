@@ -106,6 +106,15 @@ def make_data(rng: np.random.Generator, shape: tuple, kind: str) -> np.ndarray:
     return x
 
 
+def ties_and_specials(shape: tuple, seed: int) -> np.ndarray:
+    """Float32 values from {-1, 0, 1, 2} (most windows tie) with two NaN, two +inf and two -inf entries."""
+    rng = np.random.default_rng(seed)
+    flat = rng.integers(-1, 3, shape).astype(np.float32).reshape(-1)
+    for value, count in ((np.nan, 2), (np.inf, 2), (-np.inf, 2)):
+        flat[rng.choice(flat.size, count, replace=False)] = value
+    return flat.reshape(shape)
+
+
 def _spell(draw, values: tuple, *, allow_int: bool, allow_none_if: int | None = None):
     """One accepted spelling of a per-dim argument: None (all default), int, tuple or list
     (``allow_int=False``: tuple or None only, as Flax accepts)."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from kernel_table import replaced
 from reference import pool_reference, pool_reference_vjp, pool_reference_winners
+from strategies import ties_and_specials
 
 import jaxpool
 
@@ -26,15 +27,6 @@ CASES = [  # (shape, window, strides, padding): 2 or 3 overlapping views
     ((2, 7, 5, 3), (2, 1), (1, 1), "SAME"),
     ((2, 7, 5, 3), (1, 3), (1, 2), "VALID"),
 ]
-
-
-def _data(shape, seed):
-    """Values from {-1, 0, 1, 2} (most windows tie) with NaN, +inf and -inf."""
-    rng = np.random.default_rng(seed)
-    flat = rng.integers(-1, 3, shape).astype(np.float32).reshape(-1)
-    for value, count in ((np.nan, 2), (np.inf, 2), (-np.inf, 2)):
-        flat[rng.choice(flat.size, count, replace=False)] = value
-    return flat.reshape(shape)
 
 
 @pytest.fixture(params=[0, 3], ids=["stored", "recomputed"])
@@ -50,7 +42,7 @@ def test_overlapping_values_gradients_and_indices(fuse_views, shape, window, str
     with_idx = jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices
     kw = dict(strides=strides, padding=padding)
     for seed in range(2):
-        x = _data(shape, seed)
+        x = ties_and_specials(shape, seed)
         want = pool_reference(x, op, window, strides, padding)
         np.testing.assert_array_equal(np.asarray(jax.jit(lambda v: fn(v, window, **kw))(x)), want)
         ct = np.random.default_rng(seed + 10).standard_normal(want.shape).astype(np.float32)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from kernel_table import replaced
 from reference import pool_reference, pool_reference_vjp, pool_reference_winners
+from strategies import ties_and_specials
 
 import jaxpool
 from jaxpool import _dispatch, _max
@@ -47,15 +48,6 @@ def test_cpu_groups_channels_first_overlapping_windows_one_axis_per_pass():
         assert _pass_axes(g3) == [(1, 2, 3)]
 
 
-def _data(shape, seed):
-    """Values from {-1, 0, 1, 2} (most windows tie) with NaN, +inf and -inf."""
-    rng = np.random.default_rng(seed)
-    flat = rng.integers(-1, 3, shape).astype(np.float32).reshape(-1)
-    for value, count in ((np.nan, 2), (np.inf, 2), (-np.inf, 2)):
-        flat[rng.choice(flat.size, count, replace=False)] = value
-    return flat.reshape(shape)
-
-
 @pytest.fixture(params=[False, True], ids=["fused", "split"])
 def table(request):
     """The backend's entry with both fields set to fuse (False) or to split (True)."""
@@ -82,7 +74,7 @@ def test_values_gradients_jvp_and_indices_match_the_reference(table, op, shape, 
     with_idx = jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices
     kw = dict(strides=strides, padding="SAME", channels_first=channels_first)
     ref_kw = dict(channels_first=channels_first)
-    x = _data(shape, seed=len(shape) + window[0])
+    x = ties_and_specials(shape, seed=len(shape) + window[0])
     want = pool_reference(x, op, window, strides, "SAME", **ref_kw)
     np.testing.assert_array_equal(np.asarray(jax.jit(lambda v: fn(v, window, **kw))(x)), want)
     ct = np.random.default_rng(1).standard_normal(want.shape).astype(np.float32)

@@ -34,7 +34,8 @@ class Kernels:
       max_group_window_values: the same for max/min *values* passes (no winners: the forward pass outside
         differentiation) of overlapping strided windows.
       split_channels_first_extreme: max/min over overlapping windows of an input whose last array axis is
-        spatial (channels first) runs one pass per axis, never a fused multi-axis group.
+        spatial (channels first) runs one pass per axis, never a fused multi-axis group (values without winners
+        of a 16-bit input excepted).
       store_overlapping_sums: window sums of overlapping windows (sum/avg/lp through slice views) are computed
         and stored by themselves (``_windows.fenced``, XLA:CPU only), so that a reverse pass whose cotangent
         depends on them reads them instead of recomputing them per view.
@@ -152,7 +153,10 @@ _CPU = Kernels(
     # (64,64,32,32) 3x3/2 SAME 31.0 vs 14.8 / 24.3 vs 14.6 / 3.73 vs 2.03; 5x5/2 108.6 vs 18.7 / 80.5 vs 14.3 /
     # 19.5 vs 3.2; 3x3/1 93.8 vs 31.9 / 68.0 vs 15.6 / 14.8 vs 2.7; NCDHW (16,64,16,16,16) 3x3x3/2 61.9 vs 22.9
     # / 49.1 vs 24.2 / 10.9 vs 2.6. Tiling windows stay fused (2x2/2 NCHW 7.4 vs 16.8, 2x2x2/2 NCDHW 9.8 vs
-    # 13.3 train). Channels-last layouts keep the groups (3x3/2 NHWC vjp 5.67 vs 9.75).
+    # 13.3 train). Channels-last layouts keep the groups (3x3/2 NHWC vjp 5.67 vs 9.75). bfloat16, wall ms,
+    # fused vs per axis: jit(vjp) NCHW 3x3/1 106 vs 30 (53 vs 13 in a second run), NCDHW 3x3x3/1 66 vs 35,
+    # 3x3x3/2 21-22 vs 15-16, but NCHW 3x3/2 11 vs 15-16; its values alone stay fused (forward 3x3/1 18.9 vs
+    # 42.0, 3x3x3/2 3.2 vs 5.4: one pass widens each view on the fly, several store float32 in between).
     split_channels_first_extreme=True,
     # Sum pooling's overlapping window sums stored by themselves: XLA:CPU otherwise fuses them into the reverse
     # pass of a loss or activation that reads them, once per view. Process CPU ms, train step (grad of

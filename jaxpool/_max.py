@@ -44,14 +44,16 @@ from jaxpool._geometry import PoolGeometry, prepare
 Array = jax.Array
 
 
-def _passes(geom: PoolGeometry, values_only: bool = False) -> list[tuple[tuple, bool]]:
+def _passes(geom: PoolGeometry, values_only: bool = False, narrow: bool = False) -> list[tuple[tuple, bool]]:
     """The passes, as ``(AxisGeometry tuple, joined)``: axis groups, last spatial dims first (row-major tie
     rule), a large single-axis window split into passes of small windows (``_levels``, innermost first).
-    ``values_only``: the passes of values without winners (their groups have their own size limit).
+    ``values_only``: the passes of values without winners (their groups have their own size limit); ``narrow``:
+    of a 16-bit input.
     ``joined`` marks a pass that reads the previous pass's result as a run of the same split window: that
     result is materialized (``_windows.materialize``), or XLA fuses the passes back into one of ``w`` views."""
     out: list[tuple[tuple, bool]] = []
-    for g in _windows.axis_groups(geom, "extreme_values" if values_only else "extreme"):
+    op = ("extreme_values_narrow" if narrow else "extreme_values") if values_only else "extreme"
+    for g in _windows.axis_groups(geom, op):
         axes = tuple(geom.axes[i] for i in g)
         split = _windows.split_passes(axes, "extreme")
         if split:
@@ -69,7 +71,7 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     dtype = x.dtype
     compute = _compute_dtype(dtype)
     reducer = lax.max if take_max else lax.min
-    passes = _passes(geom, values_only=True)
+    passes = _passes(geom, values_only=True, narrow=compute != dtype)
     for i, (axes, _) in enumerate(passes):
         if _windows.prefer_reduce_window_extreme(axes) or (compute != dtype and _windows.is_tiling(axes)):
             # XLA's own reduce_window, in the input dtype: faster for padded 1-D passes, and for values alone

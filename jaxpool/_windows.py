@@ -79,8 +79,8 @@ def split_passes(axes: Sequence[AxisGeometry], op: str) -> list[tuple[AxisGeomet
 def axis_groups(geom: PoolGeometry, op: str) -> list[tuple[int, ...]]:
     """Consecutive groups of spatial-dim indices, in pass order (last dims first); trivial dims dropped.
 
-    ``op`` ("sum", "extreme", or "extreme_values" for max/min values without winners) picks the group size
-    limits of the ``_dispatch`` table."""
+    ``op`` ("sum", "extreme", or "extreme_values" / "extreme_values_narrow" for max/min values without
+    winners of a float32 / 16-bit input) picks the group size limits of the ``_dispatch`` table."""
     dims = [
         i for i, a in enumerate(geom.axes)
         if not (a.window == 1 and a.stride == 1 and a.low == 0 and a.out == a.size)
@@ -98,15 +98,16 @@ def _fits(geom: PoolGeometry, dims: Sequence[int], op: str) -> bool:
     """Whether the windows of ``dims`` are few enough to reduce in one fused pass (``_dispatch`` table)."""
     axes = [geom.axes[j] for j in dims]
     k = kernels()
-    extreme = op in ("extreme", "extreme_values")
-    if extreme and k.split_channels_first_extreme and overlapping(axes) \
+    extreme = op in ("extreme", "extreme_values", "extreme_values_narrow")
+    if extreme and op != "extreme_values_narrow" and k.split_channels_first_extreme and overlapping(axes) \
             and geom.axes[-1].axis == len(geom.input_shape) - 1:
-        # channels first (the last array axis is spatial): overlapping max/min windows, one pass per axis
+        # channels first (the last array axis is spatial): overlapping max/min windows, one pass per axis (values
+        # of a 16-bit input stay fused: one pass widens each view on the fly, several would store float32)
         return False
     stride1 = extreme and all(a.stride == 1 for a in axes)
     if stride1:
         limit = k.max_group_window_stride1
-    elif op == "extreme_values" and overlapping(axes):
+    elif op in ("extreme_values", "extreme_values_narrow") and overlapping(axes):
         limit = k.max_group_window_values
     else:
         limit = k.max_group_window

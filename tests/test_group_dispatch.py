@@ -29,8 +29,8 @@ def _geom(shape, window, strides, channels_first):
     return geom
 
 
-def _pass_axes(geom, values_only=False):
-    return [tuple(a.axis for a in axes) for axes, _ in _max._passes(geom, values_only=values_only)]
+def _pass_axes(geom, values_only=False, narrow=False):
+    return [tuple(a.axis for a in axes) for axes, _ in _max._passes(geom, values_only=values_only, narrow=narrow)]
 
 
 def test_cpu_groups_channels_first_overlapping_windows_one_axis_per_pass():
@@ -40,6 +40,9 @@ def test_cpu_groups_channels_first_overlapping_windows_one_axis_per_pass():
         # NCHW 3x3/2: the W pass (array axis 3) first, then H; NHWC keeps one fused 2-D group
         assert _pass_axes(_geom((2, 3, 9, 9), (3, 3), (2, 2), True)) == [(3,), (2,)]
         assert _pass_axes(_geom((2, 9, 9, 3), (3, 3), (2, 2), False)) == [(1, 2)]
+        # ... but the values alone of a 16-bit channels-first input stay fused (widened view by view)
+        assert _pass_axes(_geom((2, 3, 9, 9), (3, 3), (2, 2), True), values_only=True, narrow=True) == [(2, 3)]
+        assert _pass_axes(_geom((2, 3, 9, 9), (3, 3), (2, 2), True), values_only=True) == [(3,), (2,)]
         # tiling windows stay fused in either layout
         assert _pass_axes(_geom((2, 3, 8, 8), (2, 2), (2, 2), True)) == [(2, 3)]
         # values alone: 3x3x3/2 (27 views) splits into an (H, W) group of 9 and a D pass; winners stay fused
@@ -95,6 +98,22 @@ def test_values_gradients_jvp_and_indices_match_the_reference(table, op, shape, 
         planes = t.reshape(shape[0], -1, shape[-1])
         want_dy = np.take_along_axis(planes, winners.reshape(shape[0], -1, shape[-1]), axis=1)
     np.testing.assert_array_equal(np.asarray(dy), want_dy.reshape(want.shape))
+
+
+@pytest.mark.parametrize("window,strides", [((3, 3), (1, 1)), ((3, 3), (2, 2))])
+def test_bfloat16_channels_first_values_and_indices_match_the_reference(table, window, strides):
+    # the values of a 16-bit input take their own grouping ("extreme_values_narrow"); bfloat16 holds these
+    # small integers, infinities and NaN exactly, so the reference sees the same values
+    x = jnp.asarray(ties_and_specials((2, 3, 9, 8), seed=7), jnp.bfloat16)
+    kw = dict(strides=strides, padding="SAME", channels_first=True)
+    want = pool_reference(np.asarray(x, np.float32), "max", window, strides, "SAME", channels_first=True)
+    got = jax.jit(lambda v: jaxpool.max_pool(v, window, **kw))(x)
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(got, np.float32), want)
+    _, idx = jax.jit(lambda v: jaxpool.max_pool_with_indices(v, window, **kw))(x)
+    np.testing.assert_array_equal(
+        np.asarray(idx),
+        pool_reference_winners(np.asarray(x, np.float32), "max", window, strides, "SAME", channels_first=True))
 
 
 @pytest.fixture(params=[False, True], ids=["recomputed", "stored"])

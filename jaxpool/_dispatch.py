@@ -36,9 +36,9 @@ class Kernels:
       split_channels_first_extreme: max/min over overlapping windows of an input whose last array axis is
         spatial (channels first) runs one pass per axis, never a fused multi-axis group (values without winners
         of a 16-bit input excepted).
-      store_overlapping_sums: window sums of overlapping windows (sum/avg/lp through slice views) are computed
-        and stored by themselves (``_windows.fenced``, XLA:CPU only), so that a reverse pass whose cotangent
-        depends on them reads them instead of recomputing them per view.
+      store_overlapping_sums: window sums of overlapping windows (sum pooling; avg pooling at strides above 1;
+        through slice views) are computed and stored by themselves (``_windows.fenced``, XLA:CPU only), so that
+        a reverse pass whose cotangent depends on them reads them instead of recomputing them per view.
       large_sum_window: the smallest window length (of one axis, dilation included in nothing) from which a
         window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
         ``_large_windows`` instead of one view per offset / ``lax.reduce_window``.
@@ -163,8 +163,10 @@ _CPU = Kernels(
     # 0.5 * sum(y ** 2)) / jit(vjp) / forward, one process, interleaved, recomputed vs stored: sum 3x3/1 SAME
     # (64,32,32,64) 51.8 vs 8.9 (53.7 vs 22.3 in a slower run) / 3.68 vs 2.54 / 3.75 vs 3.75 (after the fence
     # stopped copying its operand); 3x3x3/1 SAME (16,16,16,16,64) 81.8 vs 6.9 / 4.0 vs 3.8 / 4.8 vs 3.5. avg and
-    # lp keep their sums in loops of their own without it (train avg 3x3/1 22.5 vs 23.5, NCHW 10.1 vs 11.4;
-    # forward 5-30 % slower stored), so only sum pooling stores them.
+    # lp keep their sums in loops of their own at stride 1 (train avg 3x3/1 22.5 vs 23.5, 5.0 vs 6.6, NCHW 10.1
+    # vs 11.4; forward 5-30 % slower stored), but not avg's strided windows: train 3x3x3/2 SAME (16,16,16,16,64)
+    # 4.09 vs 2.00, 3x3/2 (64,32,32,64) 7.0 vs 6.1, NCDHW 3x3x3/2 6.9 vs 6.0. So sums store wherever windows
+    # overlap, averages only strided overlapping windows, lp never.
     store_overlapping_sums=True,
 )
 

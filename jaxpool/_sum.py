@@ -37,30 +37,33 @@ from jaxpool._geometry import PoolGeometry, avg_divisor, prepare
 Array = jax.Array
 
 
-def _stored_sum(x: Array, axes: tuple, store: bool) -> Array:
-    """``sum_pass(x, axes)``; with ``store``, computed and stored by itself (``_windows.fenced``) where windows
-    overlap.
+def _stored_sum(x: Array, axes: tuple, store: str) -> Array:
+    """``sum_pass(x, axes)``, computed and stored by itself (``_windows.fenced``) where windows overlap and
+    ``store`` is "overlapping", or overlap with a stride above 1 and ``store`` is "strided" ("": never).
 
     A reverse pass of overlapping windows reads its cotangent through several views. When that cotangent is an
     elementwise function of these window sums (a loss or an activation right after the pooling), XLA:CPU fuses
     the forward sums into every view read and recomputes them there (sum 3x3/1 SAME train step 9x slower than
     its forward plus reverse pass); stored, the sums are read instead (``_dispatch``: ``store_overlapping_sums``).
-    Only sum pooling stores them: XLA keeps avg and lp's window sums in a loop of their own (the division or
-    root in between), where a stored sum only costs the forward pass one more sweep.
+    Sum pooling stores them wherever windows overlap, average pooling only for strided windows: at stride 1
+    XLA keeps its window sums in a loop of their own (the division in between), where a stored sum only costs
+    the forward pass one more sweep (``_dispatch``, measured); lp pooling never.
     """
-    if store and kernels().store_overlapping_sums and _windows.overlapping(axes):
+    strided = any(a.stride > 1 for a in axes)
+    if kernels().store_overlapping_sums and _windows.overlapping(axes) and (
+            store == "overlapping" or (store == "strided" and strided)):
         return _windows.fenced(lambda v: _windows.sum_pass(v, axes), x)
     return _windows.sum_pass(x, axes)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def _group_sum(x: Array, axes: tuple, in_shape: tuple, store: bool) -> Array:
+def _group_sum(x: Array, axes: tuple, in_shape: tuple, store: str) -> Array:
     """Window sums over one group of axes through slice views, with the hand-made reverse pass."""
     return _stored_sum(x, axes, store)
 
 
 @_group_sum.defjvp
-def _group_sum_jvp(axes: tuple, in_shape: tuple, store: bool, primals: tuple, tangents: tuple) -> tuple:
+def _group_sum_jvp(axes: tuple, in_shape: tuple, store: str, primals: tuple, tangents: tuple) -> tuple:
     # Linear: the tangent is the window sum of the tangent, written as the transpose of the hand-made reverse
     # pass so that grad runs ``scatter_pass`` (dense slices) rather than JAX's interior pads.
     (x,), (t,) = primals, tangents
@@ -71,7 +74,7 @@ def _group_sum_jvp(axes: tuple, in_shape: tuple, store: bool, primals: tuple, ta
     return y, dy
 
 
-def _window_sum(x: Array, geom: PoolGeometry, store: bool = False) -> Array:
+def _window_sum(x: Array, geom: PoolGeometry, store: str = "") -> Array:
     """Window sums over every spatial axis, one group of axes at a time (last axes first).
 
     A group for which ``lax.reduce_window`` is faster (one axis, not tiling) goes through it and JAX's own
@@ -112,7 +115,7 @@ def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bo
     xa = x.astype(_acc_dtype(out_dtype))
     if op == "lp" and p != 1.0:
         xa = _power_fn(p)(xa)
-    s = _window_sum(xa, geom, store=op == "sum")
+    s = _window_sum(xa, geom, store={"sum": "overlapping", "avg": "strided"}.get(op, ""))
     if op == "avg":
         s = _divide(s, geom, count_include_pad, divisor_override)
     if op != "lp" or p == 1.0:

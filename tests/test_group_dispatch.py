@@ -4,8 +4,8 @@ Two ``_dispatch`` fields decide it besides the group size limits: ``split_channe
 first: overlapping windows run one pass per axis) and ``max_group_window_values`` (values without winners:
 overlapping strided groups of more views split into smaller groups). The first test pins the grouping the CPU
 entry picks; the next holds values, ``grad``, ``jvp`` and indices to the brute-force reference on tie-heavy data
-with NaN and +-inf, under both settings of each field. The last holds sum pooling's train-step gradient to the
-reference with its window sums stored or not (``store_overlapping_sums``).
+with NaN and +-inf, under both settings of each field. The last holds sum and average pooling's train-step
+gradients to the reference with their window sums stored or not (``store_overlapping_sums``).
 """
 
 from __future__ import annotations
@@ -122,13 +122,16 @@ def store_sums(request):
         yield request.param
 
 
-@pytest.mark.parametrize("shape,window,strides", [((2, 7, 6, 3), (3, 3), (1, 1)),
-                                                   ((1, 5, 6, 4, 2), (3, 3, 3), (1, 1, 1)),
-                                                   ((2, 9, 8, 3), (3, 3), (2, 2))])
-def test_sum_pool_train_step_gradient_matches_the_reference(store_sums, shape, window, strides):
+@pytest.mark.parametrize("op,shape,window,strides", [("sum", (2, 7, 6, 3), (3, 3), (1, 1)),
+                                                      ("sum", (1, 5, 6, 4, 2), (3, 3, 3), (1, 1, 1)),
+                                                      ("sum", (2, 9, 8, 3), (3, 3), (2, 2)),
+                                                      ("avg", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2)),
+                                                      ("avg", (2, 7, 6, 3), (3, 3), (1, 1))])
+def test_train_step_gradient_matches_the_reference(store_sums, op, shape, window, strides):
     # the cotangent depends on the window sums themselves (the case where XLA:CPU recomputed them per view)
+    fn = jaxpool.sum_pool if op == "sum" else jaxpool.avg_pool
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
-    y = pool_reference(x, "sum", window, strides, "SAME")
-    grad = jax.jit(jax.grad(lambda v: 0.5 * jnp.sum(jaxpool.sum_pool(v, window, strides, "SAME") ** 2)))(x)
-    np.testing.assert_allclose(np.asarray(grad), pool_reference_vjp(x, y, "sum", window, strides, "SAME"),
+    y = pool_reference(x, op, window, strides, "SAME")
+    grad = jax.jit(jax.grad(lambda v: 0.5 * jnp.sum(fn(v, window, strides, "SAME") ** 2)))(x)
+    np.testing.assert_allclose(np.asarray(grad), pool_reference_vjp(x, y, op, window, strides, "SAME"),
                                rtol=1e-5, atol=1e-5)

@@ -37,9 +37,9 @@ from jaxpool._geometry import PoolGeometry, avg_divisor, prepare
 Array = jax.Array
 
 
-def _stored_sum(x: Array, axes: tuple, store: str) -> Array:
-    """``sum_pass(x, axes)``, computed and stored by itself (``_windows.fenced``) where windows overlap and
-    ``store`` is "overlapping", or overlap with a stride above 1 and ``store`` is "strided" ("": never).
+def _stored_sum(x: Array, axes: tuple, op: str) -> Array:
+    """``sum_pass(x, axes)`` for pooling ``op``; computed and stored by itself (``_windows.fenced``) where windows
+    overlap and ``op`` is "sum", or overlap with a stride above 1 and ``op`` is "avg".
 
     A reverse pass of overlapping windows reads its cotangent through several views. When that cotangent is an
     elementwise function of these window sums (a loss or an activation right after the pooling), XLA:CPU fuses
@@ -49,36 +49,35 @@ def _stored_sum(x: Array, axes: tuple, store: str) -> Array:
     XLA keeps its window sums in a loop of their own (the division in between), where a stored sum only costs
     the forward pass one more sweep (``_dispatch``, measured); lp pooling never.
     """
-    strided = any(a.stride > 1 for a in axes)
     if kernels().store_overlapping_sums and _windows.overlapping(axes) and (
-            store == "overlapping" or (store == "strided" and strided)):
+            op == "sum" or (op == "avg" and any(a.stride > 1 for a in axes))):
         return _windows.fenced(lambda v: _windows.sum_pass(v, axes), x)
     return _windows.sum_pass(x, axes)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def _group_sum(x: Array, axes: tuple, in_shape: tuple, store: str) -> Array:
+def _group_sum(x: Array, axes: tuple, in_shape: tuple, op: str) -> Array:
     """Window sums over one group of axes through slice views, with the hand-made reverse pass."""
-    return _stored_sum(x, axes, store)
+    return _stored_sum(x, axes, op)
 
 
 @_group_sum.defjvp
-def _group_sum_jvp(axes: tuple, in_shape: tuple, store: str, primals: tuple, tangents: tuple) -> tuple:
+def _group_sum_jvp(axes: tuple, in_shape: tuple, op: str, primals: tuple, tangents: tuple) -> tuple:
     # Linear: the tangent is the window sum of the tangent, written as the transpose of the hand-made reverse
     # pass so that grad runs ``scatter_pass`` (dense slices) rather than JAX's interior pads.
     (x,), (t,) = primals, tangents
-    y = _stored_sum(x, axes, store)
+    y = _stored_sum(x, axes, op)
     sum_t = jax.linear_transpose(lambda c: _windows.scatter_pass(c, axes, in_shape),
                                  _sharding.transpose_spec(y, t.dtype))
     (dy,) = sum_t(t)
     return y, dy
 
 
-def _window_sum(x: Array, geom: PoolGeometry, store: str = "") -> Array:
+def _window_sum(x: Array, geom: PoolGeometry, op: str) -> Array:
     """Window sums over every spatial axis, one group of axes at a time (last axes first).
 
     A group for which ``lax.reduce_window`` is faster (one axis, not tiling) goes through it and JAX's own
-    derivative of it; the others through :func:`_group_sum` (``store``: see :func:`_stored_sum`).
+    derivative of it; the others through :func:`_group_sum` (``op``, the pooling op: see :func:`_stored_sum`).
     """
     for g in _windows.axis_groups(geom, "sum"):
         group = tuple(geom.axes[i] for i in g)
@@ -88,7 +87,7 @@ def _window_sum(x: Array, geom: PoolGeometry, store: str = "") -> Array:
             else:
                 # a run of a split window through slice views: its input is stored once, or XLA fuses the
                 # passes back into one loop of ``w`` views (reduce_window passes are never fused that way)
-                x = _group_sum(_windows.materialize(x) if i else x, axes, tuple(x.shape), store)
+                x = _group_sum(_windows.materialize(x) if i else x, axes, tuple(x.shape), op)
     return x
 
 
@@ -115,7 +114,7 @@ def _pool(x: Array, geom: PoolGeometry, op: str, p: float, count_include_pad: bo
     xa = x.astype(_acc_dtype(out_dtype))
     if op == "lp" and p != 1.0:
         xa = _power_fn(p)(xa)
-    s = _window_sum(xa, geom, store={"sum": "overlapping", "avg": "strided"}.get(op, ""))
+    s = _window_sum(xa, geom, op)
     if op == "avg":
         s = _divide(s, geom, count_include_pad, divisor_override)
     if op != "lp" or p == 1.0:

@@ -98,16 +98,15 @@ def _fits(geom: PoolGeometry, dims: Sequence[int], op: str) -> bool:
     """Whether the windows of ``dims`` are few enough to reduce in one fused pass (``_dispatch`` table)."""
     axes = [geom.axes[j] for j in dims]
     k = kernels()
-    extreme = op in ("extreme", "extreme_values", "extreme_values_narrow")
+    extreme, values = op.startswith("extreme"), op.startswith("extreme_values")
     if extreme and op != "extreme_values_narrow" and k.split_channels_first_extreme and overlapping(axes) \
             and geom.axes[-1].axis == len(geom.input_shape) - 1:
         # channels first (the last array axis is spatial): overlapping max/min windows, one pass per axis (values
         # of a 16-bit input stay fused: one pass widens each view on the fly, several would store float32)
         return False
-    stride1 = extreme and all(a.stride == 1 for a in axes)
-    if stride1:
+    if extreme and all(a.stride == 1 for a in axes):
         limit = k.max_group_window_stride1
-    elif op in ("extreme_values", "extreme_values_narrow") and overlapping(axes):
+    elif values and overlapping(axes):
         limit = k.max_group_window_values
     else:
         limit = k.max_group_window

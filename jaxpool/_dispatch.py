@@ -37,7 +37,7 @@ class Kernels:
         spatial (channels first) runs one pass per axis, never a fused multi-axis group (values without winners
         of a 16-bit input excepted).
       store_overlapping_sums: window sums of overlapping windows (sum pooling; avg pooling at strides above 1;
-        through slice views) are computed and stored by themselves (``_windows.fenced``, XLA:CPU only), so that
+        through slice views) are computed and stored by themselves (``_fence.fenced``, XLA:CPU only), so that
         a reverse pass whose cotangent depends on them reads them instead of recomputing them per view.
       large_sum_window: the smallest window length (of one axis, dilation included in nothing) from which a
         window-sum pass (sum/avg/lp, forward and reverse) uses the blocked running-sum scheme of
@@ -61,7 +61,7 @@ class Kernels:
         window's extreme (``_windows._argextreme_match``) instead of a compare/select chain; 0: never.
       fuse_winners_views: a group of overlapping windows (stride below the window's extent) with at most this
         many views leaves its winners' compare chain to XLA, which recomputes it inside the reverse pass,
-        instead of computing and storing them once behind a conditional (``_windows.fenced``, XLA:CPU only);
+        instead of computing and storing them once behind a conditional (``_fence.fenced``, XLA:CPU only);
         0: always stored.
     """
 

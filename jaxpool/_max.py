@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxpool import _sharding, _windows
+from jaxpool import _fence, _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
 from jaxpool._args import accumulation_dtype as _compute_dtype
 from jaxpool._args import identity as _identity
@@ -50,7 +50,7 @@ def _passes(geom: PoolGeometry, values_only: bool = False, narrow: bool = False)
     ``values_only``: the passes of values without winners (their groups have their own size limit); ``narrow``:
     of a 16-bit input.
     ``joined`` marks a pass that reads the previous pass's result as a run of the same split window: that
-    result is materialized (``_windows.materialize``), or XLA fuses the passes back into one of ``w`` views."""
+    result is materialized (``_fence.materialize``), or XLA fuses the passes back into one of ``w`` views."""
     out: list[tuple[tuple, bool]] = []
     op = ("extreme_values_narrow" if narrow else "extreme_values") if values_only else "extreme"
     for g in _windows.axis_groups(geom, op):
@@ -94,8 +94,8 @@ def _fence_if(cond: bool, fn, x: Array, axes: tuple):
         return fn(x)
     if _windows.large_axis(tuple(sorted(axes, key=lambda a: a.axis)), "extreme") is not None:
         # the blocked scheme's winner codes have another rank than ``x``: stored after the fact
-        return jax.tree.map(_windows.materialize, fn(x))
-    return _windows.fenced(fn, x)
+        return jax.tree.map(_fence.materialize, fn(x))
+    return _fence.fenced(fn, x)
 
 
 def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[Array, ...]]:
@@ -107,7 +107,7 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
     passes = _passes(geom)
     for i, (axes, _) in enumerate(passes):
         # a pass whose result a joined pass reads, or whose winners the reverse pass reads several times, is
-        # computed and stored by itself (``_windows.fenced``); overlapping windows of a few views are cheaper
+        # computed and stored by itself (``_fence.fenced``); overlapping windows of a few views are cheaper
         # recomputed in the reverse pass (``_dispatch``: ``fuse_winners_views``)
         views = len(_windows.offsets(axes))
         fused = _windows.overlapping(axes) and views <= kernels().fuse_winners_views
@@ -120,7 +120,7 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
 def gather(t: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     """Gather ``t`` (input-shaped, any dtype) at the winners recorded by :func:`winners`."""
     for (axes, joined), arg in zip(_passes(geom), args):
-        t = _windows.gather_pass(_windows.materialize(t) if joined else t, axes, arg)
+        t = _windows.gather_pass(_fence.materialize(t) if joined else t, axes, arg)
     return t
 
 
@@ -136,7 +136,7 @@ def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
     for (axes, joined), arg, shape in reversed(list(zip(_passes(geom), args, shapes))):
         ct = _windows.scatter_pass(ct, axes, shape, arg)
         if joined:  # the input of the previous pass's reverse pass, as in the forward direction
-            ct = _windows.materialize(ct)
+            ct = _fence.materialize(ct)
     return ct.astype(dtype)
 
 

@@ -4,7 +4,7 @@ Pooling is per sample and per channel, so a batch- or feature-sharded input need
 device pools its own block. The kernels are written so that this holds under all four modes JAX offers:
 
 * **Automatic sharding** (``jit`` on an ``Auto`` mesh): no op reads a value across the batch or features (the
-  fusion barrier's predicate is a constant, ``_windows.materialize``) and the unpooling scatter names those
+  fusion barrier's predicate is a constant, ``_fence.materialize``) and the unpooling scatter names those
   axes as batching dims, so XLA's partitioner emits no collective.
 * **Explicit sharding** (``AxisType.Explicit`` meshes): every intermediate carries a sharding in its type.
   A transposed tangent map must be typed like its primal (:func:`transpose_spec`); a reshape that merges

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _sharding, _windows
+from jaxpool import _fence, _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, as_int, check_flag, shared_doc, show, torch_names
 from jaxpool._args import accumulation_dtype as _acc_dtype
 from jaxpool._args import result_dtype as _result_dtype
@@ -38,7 +38,7 @@ Array = jax.Array
 
 
 def _stored_sum(x: Array, axes: tuple, op: str) -> Array:
-    """``sum_pass(x, axes)`` for pooling ``op``; computed and stored by itself (``_windows.fenced``) where windows
+    """``sum_pass(x, axes)`` for pooling ``op``; computed and stored by itself (``_fence.fenced``) where windows
     overlap and ``op`` is "sum", or overlap with a stride above 1 and ``op`` is "avg".
 
     A reverse pass of overlapping windows reads its cotangent through several views. When that cotangent is an
@@ -51,7 +51,7 @@ def _stored_sum(x: Array, axes: tuple, op: str) -> Array:
     """
     if kernels().store_overlapping_sums and _windows.overlapping(axes) and (
             op == "sum" or (op == "avg" and any(a.stride > 1 for a in axes))):
-        return _windows.fenced(lambda v: _windows.sum_pass(v, axes), x)
+        return _fence.fenced(lambda v: _windows.sum_pass(v, axes), x)
     return _windows.sum_pass(x, axes)
 
 
@@ -87,7 +87,7 @@ def _window_sum(x: Array, geom: PoolGeometry, op: str) -> Array:
             else:
                 # a run of a split window through slice views: its input is stored once, or XLA fuses the
                 # passes back into one loop of ``w`` views (reduce_window passes are never fused that way)
-                x = _group_sum(_windows.materialize(x) if i else x, axes, tuple(x.shape), op)
+                x = _group_sum(_fence.materialize(x) if i else x, axes, tuple(x.shape), op)
     return x
 
 

@@ -8,6 +8,7 @@ not the per-offset views. Small batch/feature dims keep the brute-force referenc
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -271,6 +272,56 @@ def test_stride_blocks_nan_and_padding_identity(op):
         x, 16, 4, ((15, 15),))
     assert int(np.asarray(idx)[0, 9, 1]) == 33
     assert int(np.asarray(idx)[0, 0, 0]) == 0  # all-infinite window beside padding: the real element wins
+
+
+# Blocks of 32+ positions find winners from run results (``_stride_blocks.RUNS_FROM``): runs aligned with the
+# input's ends (read unpadded), one run per block, and several runs of a padded input.
+GEOMS_RUNS = [
+    (128, 64, ((40, 40),)),          # g 64, runs of 4 aligned with low padding 40 and length 300
+    (96, 32, ((33, 31),)),           # g 32, low padding 33: padded, one run of 32 per block
+    (128, 64, ((63, 1),)),           # g 64, low padding 63: padded, two runs of 32 per block
+]
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("geom", GEOMS_RUNS, ids=["aligned", "one-run", "padded"])
+def test_stride_blocks_runs_ties_nan_and_padding(op, geom):
+    from jaxpool import _stride_blocks
+    w, s, pad = geom
+    rng = np.random.default_rng(15)
+    x = np.round(rng.standard_normal((2, 300, 3)) * 1.5).astype(np.float32)  # ties across and within runs
+    fill = -np.inf if op == "max" else np.inf
+    x[0, :70, 1] = fill                 # ties with the padding's identity over whole runs and blocks
+    x[1, 100:140, 1] = fill
+    x[0, [5, 90, 91, 200], 2] = np.nan  # the first NaN of each window wins, also behind a maximal run
+    x[1, 130:170, 2] = np.nan
+    x[1, 5, 0] = -0.0                   # signed zeros tie
+    (a,) = resolve(x.shape, w, s, pad).axes
+    assert math.gcd(a.window, a.stride) >= _stride_blocks.RUNS_FROM
+    _assert_blocks(x.shape, w, s, pad, False)
+    _check(op, x, w, s, pad)
+
+
+@pytest.mark.parametrize("geom", [(16, 4, ((7, 7),)), GEOMS_RUNS[0]], ids=["blocks", "runs"])
+def test_stride_blocks_hessian_vector_product(geom):
+    # The block results go through integer order keys; second-order derivatives differentiate those values, so
+    # they must carry the tangent at the winner. loss = sum(max_pool(x) ** 2): hvp = P^T (2 P t), P the
+    # selection of the winners.
+    w, s, pad = geom
+    rng = np.random.default_rng(16)
+    x = np.round(rng.standard_normal((2, 300, 3)) * 1.5).astype(np.float32)
+    t = rng.standard_normal(x.shape).astype(np.float32)
+    _assert_blocks(x.shape, w, s, pad, False)
+
+    def loss(v):
+        return jnp.sum(jaxpool.max_pool(v, w, s, pad) ** 2)
+
+    hvp = jax.jvp(jax.grad(loss), (jnp.asarray(x),), (jnp.asarray(t),))[1]
+    winners = pool_reference_winners(x, "max", w, s, pad)
+    pt = np.take_along_axis(t.astype(np.float64), winners, axis=1)
+    np.testing.assert_allclose(np.asarray(hvp, np.float64), pool_reference_vjp(x, 2 * pt, "max", w, s, pad),
+                               rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(hvp)).max() > 1
 
 
 def test_stride_blocks_integer_max_with_padding():

@@ -198,7 +198,7 @@ def test_single_device_fractional_matches_numpy():
 def test_fusion_barrier_reads_no_data_and_survives_vmap():
     # The barrier's predicate is a constant XLA cannot fold, so the conditional stays in the compiled gradient
     # on CPU, under vmap too (a predicate read from the data is batched there, turning the cond into a select).
-    # Other backends run without a barrier (``_windows.materialize``).
+    # Other backends run without a barrier (``_fence.materialize``).
     x = jnp.asarray(sharding_cases.inputs()[0][:2])
     f = jax.grad(lambda a: jnp.sum(jaxpool.max_pool(a, (3, 3), (2, 2), "SAME") ** 2))
     for fn in (f, jax.vmap(f)):

@@ -15,14 +15,13 @@ adds each window's cotangent into its winning block (``k`` interleaving pads, no
 total at the block's winner by a select.
 
 Block maxima compare *order keys* (the float's bits as a signed integer ordered like the floats, NaN at the
-winning end), so a plain integer reduction honours NaN, which XLA:CPU's float max reductions drop. Blocks of
-``RUNS_FROM`` positions or more reduce runs of up to 32 positions in one sweep of the unpadded input (where runs
-align with its ends), store the run results, and read only the first maximal run of each block again to find
-its winner; smaller blocks reduce the padded blocks directly. On the 2-core CPU the first halves the reverse
-pass of w=4096, stride 1024 (``_dispatch``); below 32 positions the two measured alike.
-
-Block sums add ``g`` terms in two levels (runs of at most 64, then the run totals), so a window sum adds at most
-``64 + g / 64 + k`` rounded terms in series: float32 accuracy is kept without any prefix-sum difference.
+winning end), so a plain integer reduction honours NaN, which XLA:CPU's float max reductions drop; the second
+sweep, for the winner, compares values (recomputing the keys there would make XLA store them). Blocks of
+``RUNS_FROM`` positions or more reduce runs of up to 32 positions in one sweep of the unpadded input (where
+runs align with its ends), store the run results, and read only the first maximal run of each block again;
+smaller blocks reduce the padded blocks twice. On the 2-core CPU (max fwd+bwd (8, 16384, 16), stride w/4,
+interleaved CPU ms) runs vs blocks: w=1024 4.7-5.5 vs 9.0-10.9, w=256 4.8-5.5 vs 7.5-8.3, w=128 5.0-5.1 vs
+4.8-4.9, w=64 5.8-6.1 vs 4.5-4.8.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from jaxpool._geometry import AxisGeometry
 Array = jnp.ndarray
 
 #: Blocks of at least this many positions find their winners from stored run results (``_block_winners``).
-RUNS_FROM = 32
+RUNS_FROM = 64
 _KQ_BITS = 16  # code = _KQ_BITS * offset + winning block; k <= 16 (enforced by applies())
 
 
@@ -270,6 +269,14 @@ def _block_results(x: Array, a: AxisGeometry, identity: Array | float | int, tak
     return _from_key(reduce(runs, axis=a.axis + 1), x.dtype)
 
 
+def _matches(z: Array, best: Array) -> Array:
+    """``z`` equals ``best`` (a NaN matches a NaN). Compared as values, not order keys: XLA would otherwise
+    store the keys of the first sweep for this second one instead of recomputing them in its reduction."""
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        return z == best
+    return jnp.where(best != best, z != z, z == best)
+
+
 def _block_winners(x: Array, a: AxisGeometry, identity: Array | float | int,
                    take_max: bool) -> tuple[Array, Array]:
     """Per block of the padded axis, its max (min) and the int32 offset of its winner: the first element
@@ -290,13 +297,12 @@ def _block_winners(x: Array, a: AxisGeometry, identity: Array | float | int,
     first_real = jnp.clip(jnp.int32(a.low) - b * jnp.int32(g), 0, g - 1)
     if g < RUNS_FROM:
         zb = _blocks(x, a, identity)
-        z = key(zb)
-        bz = reduce(z, axis=ax + 1)
+        bz = reduce(key(zb), axis=ax + 1)
+        bm = _from_key(bz, x.dtype) if floating else bz
         t, pos = _block_iota(zb, a)
-        hit = (z == jnp.expand_dims(bz, ax + 1)) & (pos >= jnp.int32(a.low))
+        hit = _matches(zb, jnp.expand_dims(bm, ax + 1)) & (pos >= jnp.int32(a.low))
         offset = jnp.min(jnp.where(hit, t, jnp.int32(g)), axis=ax + 1)
-        offset = jnp.where(offset == jnp.int32(g), first_real, offset)
-        return (_from_key(bz, x.dtype) if floating else bz), offset
+        return bm, jnp.where(offset == jnp.int32(g), first_real, offset)
     runs, xr, r, first = _run_results(x, a, identity, key, reduce)
     runs = materialize(runs)                                            # (.., nb, g / r, ..)
     bz = reduce(runs, axis=ax + 1)                                      # (.., nb, ..)
@@ -318,12 +324,7 @@ def _block_winners(x: Array, a: AxisGeometry, identity: Array | float | int,
     t_shape[ax + 1] = r
     t = lax.broadcasted_iota(jnp.int32, t_shape, ax + 1)
     bm = _from_key(bz, x.dtype) if floating else bz
-    # Compared as values, not keys: XLA would otherwise store the keys of the first sweep for this one.
-    hit = xr == jnp.expand_dims(per_run(bm), ax + 1)
-    if floating:
-        nan = jnp.expand_dims(per_run(bm != bm), ax + 1)
-        hit = jnp.where(nan, xr != xr, hit)
-    hit = hit & jnp.expand_dims(chosen, ax + 1)
+    hit = _matches(xr, jnp.expand_dims(per_run(bm), ax + 1)) & jnp.expand_dims(chosen, ax + 1)
     if not first:  # padded runs: low padding never matches
         pos = jnp.expand_dims(i, ax + 1) * jnp.int32(r) + t
         hit = hit & (pos >= jnp.int32(a.low))

@@ -274,17 +274,17 @@ def test_stride_blocks_nan_and_padding_identity(op):
     assert int(np.asarray(idx)[0, 0, 0]) == 0  # all-infinite window beside padding: the real element wins
 
 
-# Blocks of 32+ positions find winners from run results (``_stride_blocks.RUNS_FROM``): runs aligned with the
-# input's ends (read unpadded), one run per block, and several runs of a padded input.
+# Blocks of 64+ positions find winners from run results (``_stride_blocks.RUNS_FROM``): runs aligned with the
+# input's ends (read unpadded), and runs of a padded input.
 GEOMS_RUNS = [
     (128, 64, ((40, 40),)),          # g 64, runs of 4 aligned with low padding 40 and length 300
-    (96, 32, ((33, 31),)),           # g 32, low padding 33: padded, one run of 32 per block
+    (192, 96, ((33, 63),)),          # g 96, low padding 33: padded, three runs of 32 per block
     (128, 64, ((63, 1),)),           # g 64, low padding 63: padded, two runs of 32 per block
 ]
 
 
 @pytest.mark.parametrize("op", ["max", "min"])
-@pytest.mark.parametrize("geom", GEOMS_RUNS, ids=["aligned", "one-run", "padded"])
+@pytest.mark.parametrize("geom", GEOMS_RUNS, ids=["aligned", "padded-3", "padded-2"])
 def test_stride_blocks_runs_ties_nan_and_padding(op, geom):
     from jaxpool import _stride_blocks
     w, s, pad = geom

@@ -77,9 +77,6 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "fractional_max": _fractional,
     # A large window split into passes of small windows (jaxpool/_levels.py: 64 = 8 runs of 8), 1-D (8, 64, 8).
     "max_large_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),
-    # Stride-aligned blocks of 64, winners from stored run results (jaxpool/_stride_blocks.py), 1-D.
-    "max_block_runs_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 128,
-                                                                      64, "SAME"),
     "linen_max": lambda x: (jaxpool.linen.MaxPool((2, 2), (2, 2)).apply({}, x),),
     "nnx_avg": lambda x: (jaxpool.nnx.AvgPool((3, 3), (2, 2), "SAME")(x),),
 }
@@ -101,6 +98,9 @@ SLOW_OPS: dict[str, Callable[[jax.Array], tuple]] = {
     # The blocked running reductions (jaxpool/_large_windows.py): max from window 8192, a prime-length sum.
     "max_blocked_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 8192, 1,
                                                                    "SAME"),
+    # Stride-aligned blocks of 64, winners from stored run results (jaxpool/_stride_blocks.py), 1-D.
+    "max_block_runs_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 128,
+                                                                      64, "SAME"),
     "sum_blocked_prime": lambda x: (jaxpool.sum_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 67, 1, "SAME"),),
 }
 

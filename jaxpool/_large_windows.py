@@ -66,15 +66,6 @@ class _Layout:
         return self.blocks * self.w * self.d
 
 
-def _resize(z: Array, ax: int, low: int, length: int, fill: Array | float | int) -> Array:
-    """``z`` along ``ax`` padded by ``low`` in front (filled with ``fill``) and padded or cut to ``length``."""
-    config = [(0, 0, 0)] * z.ndim
-    config[ax] = (low, length - low - z.shape[ax], 0)
-    if config[ax] == (0, 0, 0):
-        return z
-    return lax.pad(z, jnp.asarray(fill, z.dtype), config)
-
-
 def _to_blocks(z: Array, ax: int, lay: _Layout) -> Array:
     shape = list(z.shape)
     shape[ax:ax + 1] = [lay.blocks, lay.w, lay.d]
@@ -209,7 +200,7 @@ def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: boo
     """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end). ``linear``: written with
     ``lax.scan`` only, which JAX transposes cheaply (for the reverse pass, which JAX transposes twice)."""
     lay = _Layout.of(starts, w, d)
-    zb = _to_blocks(_resize(z, ax, 0, lay.length, 0), ax, lay)
+    zb = _to_blocks(_blocks.resize(z, ax, 0, lay.length, 0), ax, lay)
     if linear:  # running sums are segmented sums with no segment start: both directions in one scan
         none = jnp.zeros_like(zb, dtype=jnp.bool_)
         g, h = _segmented((zb, none), (zb, none), ax, carry=False)
@@ -224,7 +215,7 @@ def sum_pass(x: Array, a: AxisGeometry) -> Array:
     """Window sums along one axis (padding contributes zero)."""
     if _blocks.applies(a):
         return _blocks.sum_pass(x, a)
-    z = _resize(x, a.axis, a.low, a.low + a.size, 0)
+    z = _blocks.resize(x, a.axis, a.low, a.low + a.size, 0)
     s = _all_window_sums(z, a.axis, a.window, a.dilation, _starts(a))
     return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
 
@@ -235,7 +226,7 @@ def sum_scatter(ct: Array, a: AxisGeometry) -> Array:
     if _blocks.applies(a):
         return _blocks.sum_scatter(ct, a)
     span = (a.window - 1) * a.dilation
-    c = _resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
+    c = _blocks.resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
     s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size, linear=True)
     return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)
 
@@ -265,7 +256,7 @@ def extreme_pass(x: Array, a: AxisGeometry, identity: Array, take_max: bool,
         return _blocks.extreme_pass(x, a, identity, take_max, with_code)
     ax, w, d = a.axis, a.window, a.dilation
     lay = _Layout.of(_starts(a), w, d)
-    zb = _to_blocks(_resize(x, ax, a.low, lay.length, identity), ax, lay)
+    zb = _to_blocks(_blocks.resize(x, ax, a.low, lay.length, identity), ax, lay)
     combine = lax.max if take_max else lax.min
     g, h = _scans(zb, ax, combine)
     nxt = _shift(g, ax, lay, -(w - 1), identity)
@@ -298,7 +289,7 @@ def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
     zero = jnp.zeros((), ct.dtype)
-    c = _to_blocks(_resize(_upsample(ct, a), ax, 0, lay.length, 0), ax, lay)
+    c = _to_blocks(_blocks.resize(_upsample(ct, a), ax, 0, lay.length, 0), ax, lay)
     to_h = jnp.where(side, zero, c)
     to_g = _shift(jnp.where(side, c, zero), ax, lay, w - 1, 0)
     t = _iota(c, ax, lay, "t")
@@ -307,7 +298,7 @@ def extreme_scatter(ct: Array, a: AxisGeometry, code: Array) -> Array:
     start_g = (t == w - 1) | _shift(rec_g, ax, lay, -1, False)
     sum_h, sum_g = _segmented((to_h, start_h), (to_g, start_g), ax, carry=False)
     dx = jnp.where(rec_h, sum_h, zero) + jnp.where(rec_g, sum_g, zero)
-    return _resize(_from_blocks(dx, ax), ax, -a.low, a.size, 0)
+    return _blocks.resize(_from_blocks(dx, ax), ax, -a.low, a.size, 0)
 
 
 def extreme_gather(v: Array, a: AxisGeometry, code: Array) -> Array:
@@ -317,7 +308,7 @@ def extreme_gather(v: Array, a: AxisGeometry, code: Array) -> Array:
     ax, w = a.axis, a.window
     lay = _Layout.of(_starts(a), w, a.dilation)
     side, rec_h, rec_g = _bits(code)
-    vb = _to_blocks(_resize(v, ax, a.low, lay.length, 0), ax, lay)
+    vb = _to_blocks(_blocks.resize(v, ax, a.low, lay.length, 0), ax, lay)
     # the value at the last rec_g at or before each position, and at the first rec_h at or after it
     at_g, at_h = _segmented((vb, rec_g), (vb, rec_h), ax, carry=True)
     out = jnp.where(side, _shift(at_g, ax, lay, -(w - 1), 0), at_h)

@@ -240,10 +240,13 @@ def _runs(x: Array, a: AxisGeometry, identity: Array | float | int) -> tuple[Arr
     return z.reshape(shape), r, first
 
 
-def _fit(z: Array, ax: int, low: int, length: int, fill: Array | float | int) -> Array:
-    """``z`` along ``ax`` padded (cut, if negative) by ``low`` in front and padded or cut to ``length``."""
+def resize(z: Array, ax: int, low: int, length: int, fill: Array | float | int) -> Array:
+    """``z`` along ``ax`` padded (cut, if negative) by ``low`` in front, filled with ``fill``, and padded or cut
+    to ``length`` (``_large_windows`` uses it too)."""
     config = [(0, 0, 0)] * z.ndim
     config[ax] = (low, length - low - z.shape[ax], 0)
+    if config[ax] == (0, 0, 0):
+        return z
     return lax.pad(z, jnp.asarray(fill, z.dtype), config)
 
 
@@ -254,7 +257,7 @@ def _run_results(x: Array, a: AxisGeometry, identity: Array | float | int, key: 
     ax = a.axis
     g, _, _, nb = _shape(a)
     xr, r, first = _runs(x, a, identity)
-    res = _fit(reduce(key(xr), axis=ax + 1), ax, first, nb * g // r, key(jnp.asarray(identity, x.dtype)))
+    res = resize(reduce(key(xr), axis=ax + 1), ax, first, nb * g // r, key(jnp.asarray(identity, x.dtype)))
     shape = list(res.shape)
     shape[ax:ax + 1] = [nb, g // r]
     return res.reshape(shape), xr, r, first
@@ -313,7 +316,7 @@ def _block_winners(x: Array, a: AxisGeometry, identity: Array | float | int,
         v = jnp.broadcast_to(jnp.expand_dims(v, ax + 1), runs.shape)
         flat = list(v.shape)
         flat[ax:ax + 2] = [nb * (g // r)]
-        return _fit(v.reshape(flat), ax, -first, xr.shape[ax], 0)
+        return resize(v.reshape(flat), ax, -first, xr.shape[ax], 0)
 
     # which run of its block each run of xr is: (first + i) % (g / r)
     shape = [1] * xr.ndim
@@ -329,7 +332,7 @@ def _block_winners(x: Array, a: AxisGeometry, identity: Array | float | int,
         pos = jnp.expand_dims(i, ax + 1) * jnp.int32(r) + t
         hit = hit & (pos >= jnp.int32(a.low))
     inner_runs = jnp.min(jnp.where(hit, t, jnp.int32(r)), axis=ax + 1)  # r where no match or not chosen
-    inner_runs = _fit(inner_runs, ax, first, nb * g // r, r)
+    inner_runs = resize(inner_runs, ax, first, nb * g // r, r)
     inner = jnp.min(inner_runs.reshape(runs.shape), axis=ax + 1)
     offset = jnp.where(inner == jnp.int32(r), first_real, j * jnp.int32(r) + inner)
     return bm, offset
@@ -382,4 +385,5 @@ def code_shape(shape: tuple[int, ...], a: AxisGeometry) -> tuple[int, ...]:
     return tuple(out)
 
 
-__all__ = ["applies", "code_shape", "extreme_gather", "extreme_pass", "extreme_scatter", "sum_pass", "sum_scatter"]
+__all__ = ["applies", "code_shape", "extreme_gather", "extreme_pass", "extreme_scatter", "resize", "sum_pass",
+           "sum_scatter"]

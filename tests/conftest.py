@@ -7,7 +7,13 @@ broadcasting or upcasting bugs surface. Hypothesis uses a small profile by defau
 
 from __future__ import annotations
 
-import jax
+import os
+
+# PyTorch (an oracle here) imported with its default thread pool keeps OpenMP threads spinning after each call;
+# on the 2-core CI machine, beside two xdist workers, that only takes CPU time from the tests.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import jax  # noqa: E402
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -35,6 +41,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A module may start a long subprocess in the background now (test_sharding: the 8-device matrix); its
+    # tests run last, so that the subprocess overlaps with the other tests instead of holding a worker.
+    starters = {m: m.start_in_background for m in {getattr(i, "module", None) for i in items}
+                if hasattr(m, "start_in_background")}
+    for start in starters.values():
+        start(config, items)
+    items.sort(key=lambda item: getattr(item, "module", None) in starters)
     if config.getoption("--runslow"):
         return
     skip_slow = pytest.mark.skip(reason="slow: pass --runslow to run")

@@ -6,11 +6,18 @@ fake devices (6 device threads waiting in a collective-permute, 2 in an all-to-a
 then progress; XLA ends the process after its 40 s termination timeout with "Termination timeout for ...".
 That is a scheduling race of the runtime, not a result of the program (the same program passes when run
 again), so :func:`run` runs such a subprocess once more. Any other failure is returned as it is.
+
+Run as a script (``python fake_devices.py RESULT.json CMD...``) it runs ``CMD`` through :func:`run` and writes
+its return code and the end of its stderr to ``RESULT.json`` (atomically), so that a test can start ``CMD`` in
+the background and read its outcome later.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,3 +37,17 @@ def run(cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
     if proc.returncode != 0 and STUCK_COLLECTIVE in proc.stderr:
         proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     return proc
+
+
+def main(argv: Sequence[str]) -> None:
+    """``RESULT.json CMD...``: run ``CMD`` (:func:`run`) and write ``{"returncode", "stderr"}`` to ``RESULT.json``."""
+    result, cmd = argv[0], list(argv[1:])
+    proc = run(cmd)
+    tmp = result + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump({"returncode": proc.returncode, "stderr": proc.stderr[-8000:]}, fh)
+    os.replace(tmp, result)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -87,8 +87,11 @@ def _check(op, x, w, s, pad, dil=1, ceil=False, rtol=1e-5, atol=1e-5):
         np.testing.assert_array_equal(np.asarray(jt), expected)
 
 
-@pytest.mark.parametrize("geom", GEOMS_1D, ids=lambda g: f"w{g[0]}s{g[1]}p{g[2]}d{g[3]}c{int(g[4])}")
-@pytest.mark.parametrize("op", ["max", "min", "sum", "avg", "lp"])
+@pytest.mark.parametrize("op,geom", [
+    # min is max with the comparison flipped: by default on the dilated geometries only, all with --runslow
+    pytest.param(op, g, id=f"{op}-w{g[0]}s{g[1]}p{g[2]}d{g[3]}c{int(g[4])}",
+                 marks=pytest.mark.slow if op == "min" and g[3] == 1 else ())
+    for op in ("max", "min", "sum", "avg", "lp") for g in GEOMS_1D])
 def test_1d_values_grad_indices(op, geom):
     w, s, pad, dil, ceil = geom
     x = np.random.default_rng(0).standard_normal((2, 61, 2)).astype(np.float32)
@@ -138,7 +141,8 @@ def test_integer_max_with_padding():
     np.testing.assert_array_equal(np.asarray(idx), pool_reference_winners(x, "max", 13, 2, ((12, 12),)))
 
 
-@pytest.mark.parametrize("op", ["max", "avg"])
+# max with --runslow: 1-D max/min through the large scheme are checked by default above, 2-D max by test_levels
+@pytest.mark.parametrize("op", [pytest.param("max", marks=pytest.mark.slow), "avg"])
 def test_2d_large_and_small_axes(op):
     x = np.random.default_rng(6).standard_normal((1, 25, 22, 2)).astype(np.float32)
     _check(op, x, (13, 3), (1, 2), "SAME")
@@ -283,8 +287,11 @@ GEOMS_RUNS = [
 ]
 
 
-@pytest.mark.parametrize("op", ["max", "min"])
-@pytest.mark.parametrize("geom", GEOMS_RUNS, ids=["aligned", "padded-3", "padded-2"])
+@pytest.mark.parametrize("op,geom", [
+    # by default: max on the aligned layout, min on a padded one; every pair with --runslow
+    pytest.param(op, g, id=f"{gid}-{op}", marks=() if (op, gid) in {("max", "aligned"), ("min", "padded-3")}
+                 else pytest.mark.slow)
+    for gid, g in zip(("aligned", "padded-3", "padded-2"), GEOMS_RUNS) for op in ("max", "min")])
 def test_stride_blocks_runs_ties_nan_and_padding(op, geom):
     from jaxpool import _stride_blocks
     w, s, pad = geom

@@ -107,7 +107,7 @@ def test_nan_windows_route_to_the_first_nan():
     np.testing.assert_array_equal(np.asarray(idx)[0, :11, 0], 10)
 
 
-@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("op", ["max", pytest.param("min", marks=pytest.mark.slow)])
 def test_infinite_inputs_beside_padding_never_lose_to_padding(op):
     # Runs wholly in padding are never computed, and runs partly in it never let padding win a tie with a
     # real element equal to the padding's identity.

@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import fake_devices
@@ -35,12 +37,36 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_MODES = ("explicit_batch", "explicit_feature", "shard_map", "auto_batch", "auto_feature")
 
 
-def _run_worker(out: Path, slow: bool) -> None:
+def _start_worker(out: Path, slow: bool) -> None:
+    """Start the 8-device subprocess in the background; it writes ``out/done.json`` when it ends."""
     env = dict(os.environ, XLA_FLAGS=fake_devices.xla_flags(8), JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, str(ROOT / "tests" / "sharding_cases.py"), str(out)] + (["--slow"] if slow else [])
-    proc = fake_devices.run(cmd, cwd=ROOT, env=env, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_devices.py"), str(out / "done.json"), *cmd],
+                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _start_once(shared: Path, slow: bool) -> Path:
+    """The results folder of this run's subprocess, started here unless a worker of this run already did."""
+    out = shared / ("sharding_slow" if slow else "sharding")
+    with _lock(shared / (out.name + ".lock")):
+        if not out.exists():
+            out.mkdir()
+            _start_worker(out, slow)
+    return out
+
+
+def start_in_background(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Called by conftest.py after collection on each xdist worker: starts the subprocess(es) the selected
+    tests need, so that it runs beside the other tests (these run last) instead of holding a worker."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not config.option.basetemp:
+        return
+    shared = Path(config.option.basetemp).resolve().parent  # = _shared(tmp_path_factory) on the workers
+    runslow = config.getoption("--runslow")
+    for slow, fixture in ((False, "sharded"), (True, "sharded_slow")):
+        if any(fixture in getattr(item, "fixturenames", ()) and (runslow or not item.get_closest_marker("slow"))
+               for item in items):
+            _start_once(shared, slow)
 
 
 @contextlib.contextmanager
@@ -63,11 +89,14 @@ def _results(factory: pytest.TempPathFactory, slow: bool) -> tuple[dict, dict]:
     # Common to every xdist worker of this run (their basetemps are its children); without xdist the basetemp
     # itself (its parent holds every earlier run's directory, whose results would be stale).
     shared = factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else factory.getbasetemp()
-    out = shared / ("sharding_slow" if slow else "sharding")
-    with _lock(shared / (out.name + ".lock")):
-        if not (out / "meta.json").exists():
-            out.mkdir(exist_ok=True)
-            _run_worker(out, slow)
+    out = _start_once(shared, slow)
+    done = out / "done.json"
+    deadline = time.monotonic() + 1800
+    while not done.exists():
+        assert time.monotonic() < deadline, "the sharding subprocess did not end within 30 minutes"
+        time.sleep(0.5)
+    result = json.loads(done.read_text())
+    assert result["returncode"] == 0, result["stderr"][-4000:]
     meta = json.loads((out / "meta.json").read_text())
     with np.load(out / "arrays.npz") as z:
         arrays = {k: z[k] for k in z.files}

@@ -37,6 +37,7 @@ def test_main_times_jaxpool_and_flax_per_variant_and_writes_json(tmp_path) -> No
     assert result["meta"]["backend"] and result["meta"]["settings"]["batch"] == 10
 
 
+@pytest.mark.slow  # the bfloat16 train step itself is checked by tests/experiments/downsampling/test_models.py
 def test_allcnn_variant_runs_with_bfloat16() -> None:
     rec = train_step.run_variant("allcnn", "max_pool", dtype="bfloat16", batch=2, steps=1, repeats=1)
     assert rec["dtype"] == "bfloat16" and rec["losses_finite"]

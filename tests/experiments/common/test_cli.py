@@ -30,7 +30,7 @@ def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     "override,message",
     [
         ("--config.model.downsampel=max_pool", "downsampel"),  # unknown key
-        ("--config.seed=abc", "seed"),  # wrong type
+        pytest.param("--config.seed=abc", "seed", marks=pytest.mark.slow),  # wrong type
         ("--config.num_steps=1.5", "num_steps"),  # float for an int field
     ],
 )
@@ -113,10 +113,14 @@ def test_two_fake_devices_train_like_one(tmp_path: Path, data_cache: Path) -> No
     "override,message",
     [
         ("--config.optimizer.learning_rate=inf", "error: config.optimizer.learning_rate=inf is invalid"),
-        ("--config.optimizer.momentum=nan", "error: config.optimizer.momentum=nan is invalid"),
-        ("--config.model.lp_norm=inf", "error: config.model.lp_norm=inf is invalid"),
+        # each case is a process of its own (about 3 s); these two with --runslow
+        pytest.param("--config.optimizer.momentum=nan", "error: config.optimizer.momentum=nan is invalid",
+                     marks=pytest.mark.slow),
+        pytest.param("--config.model.lp_norm=inf", "error: config.model.lp_norm=inf is invalid",
+                     marks=pytest.mark.slow),
         ("--config.optimizer.momentum=1.5", "error: config.optimizer.momentum=1.5 is invalid; allowed: a float in"),
-        ("--config.learning_rate=inf", "did you mean config.optimizer.learning_rate?"),
+        pytest.param("--config.learning_rate=inf", "did you mean config.optimizer.learning_rate?",
+                     marks=pytest.mark.slow),
         ("--config.model.lp_nrom=3", "did you mean config.model.lp_norm?"),
     ],
 )

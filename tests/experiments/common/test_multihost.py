@@ -32,6 +32,7 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
+@pytest.mark.slow  # by default, test_mesh.py checks a training step on meshes of 8 fake devices against one
 def test_eight_devices_give_the_per_step_losses_of_one(tiny_config, tmp_path: Path, data_cache: Path) -> None:  # noqa: ANN001
     """SGD, batch 40 split 5 per device; ``eval_every=1`` makes every metrics line one step (its batch_loss is
     that step's training loss)."""

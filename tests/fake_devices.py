@@ -42,10 +42,14 @@ def run(cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
 def main(argv: Sequence[str]) -> None:
     """``RESULT.json CMD...``: run ``CMD`` (:func:`run`) and write ``{"returncode", "stderr"}`` to ``RESULT.json``."""
     result, cmd = argv[0], list(argv[1:])
-    proc = run(cmd)
+    try:
+        proc = run(cmd, timeout=1800)
+        outcome = {"returncode": proc.returncode, "stderr": proc.stderr[-8000:]}
+    except subprocess.TimeoutExpired:
+        outcome = {"returncode": -1, "stderr": f"{cmd} did not end within 1800 s"}
     tmp = result + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump({"returncode": proc.returncode, "stderr": proc.stderr[-8000:]}, fh)
+        json.dump(outcome, fh)
     os.replace(tmp, result)
 
 

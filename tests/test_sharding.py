@@ -46,6 +46,12 @@ def _start_worker(out: Path, slow: bool) -> None:
                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _shared_dir(basetemp: Path) -> Path:
+    """The folder common to every xdist worker of this run (their basetemps are its children); without xdist
+    the basetemp itself (its parent holds every earlier run's directory, whose results would be stale)."""
+    return basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+
+
 def _start_once(shared: Path, slow: bool) -> Path:
     """The results folder of this run's subprocess, started here unless a worker of this run already did."""
     out = shared / ("sharding_slow" if slow else "sharding")
@@ -61,7 +67,7 @@ def start_in_background(config: pytest.Config, items: list[pytest.Item]) -> None
     tests need, so that it runs beside the other tests (these run last) instead of holding a worker."""
     if not os.environ.get("PYTEST_XDIST_WORKER") or not config.option.basetemp:
         return
-    shared = Path(config.option.basetemp).resolve().parent  # = _shared(tmp_path_factory) on the workers
+    shared = _shared_dir(Path(config.option.basetemp).resolve())  # what tmp_path_factory.getbasetemp() gives
     runslow = config.getoption("--runslow")
     for slow, fixture in ((False, "sharded"), (True, "sharded_slow")):
         if any(fixture in getattr(item, "fixturenames", ()) and (runslow or not item.get_closest_marker("slow"))
@@ -86,10 +92,7 @@ def _lock(path: Path):
 
 
 def _results(factory: pytest.TempPathFactory, slow: bool) -> tuple[dict, dict]:
-    # Common to every xdist worker of this run (their basetemps are its children); without xdist the basetemp
-    # itself (its parent holds every earlier run's directory, whose results would be stale).
-    shared = factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else factory.getbasetemp()
-    out = _start_once(shared, slow)
+    out = _start_once(_shared_dir(factory.getbasetemp()), slow)
     done = out / "done.json"
     deadline = time.monotonic() + 1800
     while not done.exists():

@@ -46,10 +46,15 @@ class Kernels:
       split_extreme_window: the smallest single-axis max/min window split into passes of small windows
         (``_levels``; below ``large_extreme_window``).
       split_sum_window: the same for window sums (sum/avg/lp) whose window has a factor up to 16.
+      split_sum_below: window sums split only below this length; from it on they take the large-window
+        scheme (``large_sum_scheme``) whatever their factors.
       sum_reduce_window_1d: a single-axis window sum that does not tile its axis goes through
         ``lax.reduce_window`` (differentiated by JAX) rather than slice views.
       extreme_reduce_window_padded_1d: a padded single-axis max/min *values* pass (no winners) goes through
         ``lax.reduce_window``.
+      large_sum_scheme: how a large window sum is computed: "anchored" (``_anchored``: the sums at sub-block
+        starts, moved to the other starts by a few differences) or "running" (``_large_windows``' blocked
+        running sums).
       large_scan: how the large-window scheme runs its within-block scans: "associative"
         (``lax.associative_scan``) or "sequential" (``lax.scan`` over the window offsets).
       stride_block_windows: a strided large window (dilation 1) that is at most this many blocks of
@@ -72,8 +77,10 @@ class Kernels:
     sum_reduce_window_1d: bool
     extreme_reduce_window_padded_1d: bool
     large_scan: str = "associative"
+    large_sum_scheme: str = "running"
     split_extreme_window: int = 1 << 30
     split_sum_window: int = 1 << 30
+    split_sum_below: int = 1 << 30
     stride_block_windows: int = 8
     stride_block_min_window: int = 1 << 30
     match_winners_views: int = 0
@@ -110,6 +117,12 @@ _CPU = Kernels(
     # interleaved, best of 5): w=32 views 64 ms vs blocked 345 ms, w=64 views 707 ms vs blocked 308 ms.
     split_sum_window=16,
     large_sum_window=64,
+    # From 256 on, window sums take the large-window scheme even where they split: sums anchored at sub-block
+    # starts (large_sum_scheme below) against the split passes, fwd+bwd (8, 16384, 16) f32 stride 1 SAME, one
+    # process, interleaved, 2-core CPU, median of 15: sum w=128 2.25 vs 2.06 ms, w=512 2.31 vs 2.82, w=1024
+    # 2.66 vs 3.24, w=4096 3.02 vs 3.71 (2.14 vs 2.94 in another run); avg w=128 2.13 vs 2.25, w=256 2.76 vs
+    # 3.15, w=512 2.36 vs 3.88, w=1024 2.15 vs 3.40, w=4096 2.56 vs 3.46. Compile 0.4-0.6 s vs 0.1 s.
+    split_sum_below=256,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
     sum_reduce_window_1d=True,
     # 1-D SAME max values: reduce_window beats the border blocks of the views.
@@ -120,6 +133,10 @@ _CPU = Kernels(
     # 148 ops, 2 scans, 191 ms with moveaxis-ed lax.scans); the reverse pass one lax.scan for both segmented
     # sums (fwd+bwd 2 loops instead of 4: compile 4.74 -> 4.31 s wall at load ~15, run 347 -> 238 ms).
     large_scan="sequential",
+    # Large window sums anchored at sub-block starts (O(1) work per element, three sweeps of the input) rather
+    # than blocked running sums (a loop over the window's offsets): w=64, where the running sums ran 308 ms
+    # under load, the anchored sums run 1.85 ms (split passes 1.53 ms; same process, idle).
+    large_sum_scheme="anchored",
     # Strided windows as stride-aligned blocks (_stride_blocks), max fwd+bwd (8, 16384, 16) f32 SAME, stride
     # w/4, compile (process CPU s) / run, views vs blocks vs flax, one process, load ~19:
     # w=8: 0.52 s / 16.1 ms vs 0.50 s / 47.7 ms vs 0.42 s / 173 ms; w=16: 0.77 / 6.6 vs 0.59 / 36.1 vs 0.46 / 180;

@@ -37,6 +37,7 @@ from typing import Any
 import jax.numpy as jnp
 from jax import lax
 
+from jaxpool import _anchored
 from jaxpool import _stride_blocks as _blocks
 from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry
@@ -197,8 +198,12 @@ def _starts(a: AxisGeometry) -> int:
 
 
 def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: bool = False) -> Array:
-    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end). ``linear``: written with
-    ``lax.scan`` only, which JAX transposes cheaply (for the reverse pass, which JAX transposes twice)."""
+    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end): sums anchored at
+    sub-block starts (``_anchored``) or blocked running sums, as ``kernels().large_sum_scheme`` says.
+    ``linear``: the running sums are written with ``lax.scan`` only, which JAX transposes cheaply (for the
+    reverse pass, which JAX transposes twice; the anchored sums are pads, slices and adds throughout)."""
+    if kernels().large_sum_scheme == "anchored":
+        return _anchored.window_sums(z, ax, w, d, starts)
     lay = _Layout.of(starts, w, d)
     zb = _to_blocks(_blocks.resize(z, ax, 0, lay.length, 0), ax, lay)
     if linear:  # running sums are segmented sums with no segment start: both directions in one scan
@@ -215,6 +220,9 @@ def sum_pass(x: Array, a: AxisGeometry) -> Array:
     """Window sums along one axis (padding contributes zero)."""
     if _blocks.applies(a):
         return _blocks.sum_pass(x, a)
+    if kernels().large_sum_scheme == "anchored":
+        s = _anchored.window_sums(x, a.axis, a.window, a.dilation, _starts(a), a.low)
+        return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
     z = _blocks.resize(x, a.axis, a.low, a.low + a.size, 0)
     s = _all_window_sums(z, a.axis, a.window, a.dilation, _starts(a))
     return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
@@ -226,6 +234,9 @@ def sum_scatter(ct: Array, a: AxisGeometry) -> Array:
     if _blocks.applies(a):
         return _blocks.sum_scatter(ct, a)
     span = (a.window - 1) * a.dilation
+    if kernels().large_sum_scheme == "anchored":
+        s = _anchored.window_sums(_upsample(ct, a), a.axis, a.window, a.dilation, a.low + a.size, span)
+        return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)
     c = _blocks.resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
     s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size, linear=True)
     return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)

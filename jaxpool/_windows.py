@@ -62,14 +62,15 @@ def split_passes(axes: Sequence[AxisGeometry], op: str) -> list[tuple[AxisGeomet
     """The passes of a single-axis window split into passes of small windows (``_levels``) for ``op`` ("sum"
     or "extreme") on this backend, innermost first; None where the pass stays whole (``_dispatch`` table):
     windows below the split crossover, strided windows of a few stride-aligned blocks (``_stride_blocks``),
-    max/min windows from ``large_extreme_window`` on, and window sums with no factor up to 16."""
+    window sums from ``split_sum_below`` and max/min windows from ``large_extreme_window`` on, and window sums
+    with no factor up to 16."""
     if len(axes) != 1:
         return None
     k, a = kernels(), axes[0]
     if a.window < (k.split_sum_window if op == "sum" else k.split_extreme_window):
         return None
     if (a.window >= k.stride_block_min_window and _stride_blocks.applies(a)) \
-            or (op == "extreme" and a.window >= k.large_extreme_window):
+            or a.window >= (k.split_sum_below if op == "sum" else k.large_extreme_window):
         return None
     passes = _levels.passes(a, op)
     return [(p,) for p in passes] if len(passes) > 1 else None

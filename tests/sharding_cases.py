@@ -77,6 +77,8 @@ OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "fractional_max": _fractional,
     # A large window split into passes of small windows (jaxpool/_levels.py: 64 = 8 runs of 8), 1-D (8, 64, 8).
     "max_large_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),
+    # Large window sums anchored at sub-block starts (jaxpool/_anchored.py): a prime length, 1-D (8, 64, 8).
+    "avg_anchored": lambda x: (jaxpool.avg_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 67, 1, "SAME"),),
     "linen_max": lambda x: (jaxpool.linen.MaxPool((2, 2), (2, 2)).apply({}, x),),
     "nnx_avg": lambda x: (jaxpool.nnx.AvgPool((3, 3), (2, 2), "SAME")(x),),
 }
@@ -95,7 +97,8 @@ SLOW_OPS: dict[str, Callable[[jax.Array], tuple]] = {
     "nnx_global_max": lambda x: (jaxpool.nnx.GlobalMaxPool()(x),),
     "avg_large_blocks": lambda x: (jaxpool.avg_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 16, 4, "SAME"),),
     "sum_large": lambda x: (jaxpool.sum_pool(x.reshape(x.shape[0], 64, x.shape[-1]), 64, 1, "SAME"),),
-    # The blocked running reductions (jaxpool/_large_windows.py): max from window 8192, a prime-length sum.
+    # The blocked running reductions (jaxpool/_large_windows.py): max from window 8192; a prime-length sum
+    # (anchored sums on CPU, jaxpool/_anchored.py).
     "max_blocked_indices": lambda x: jaxpool.max_pool_with_indices(x.reshape(x.shape[0], 64, x.shape[-1]), 8192, 1,
                                                                    "SAME"),
     # Stride-aligned blocks of 64, winners from stored run results (jaxpool/_stride_blocks.py), 1-D.

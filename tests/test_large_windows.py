@@ -350,3 +350,52 @@ def test_stride_blocks_float32_sum_accuracy():
     c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64))])
     ref = (c[w::s] - c[:-w + 1 or None:s][: len(c[w::s])]) / w
     assert np.max(np.abs(y - ref) / ref) < 1e-5
+
+
+def test_anchored_sums_float32_accuracy_at_stride_1():
+    # Width 4096, stride 1, SAME, values near 1000: every window sum is an anchor (a sum of sub-block sums) plus
+    # at most 7 differences of neighbouring entries, never a long prefix-sum difference. Forward and gradient.
+    n, w = 16384, 4096
+    assert _dispatch.kernels().large_sum_scheme == "anchored"
+    x = (1000.0 + np.random.default_rng(15).standard_normal(n)).astype(np.float32)
+    geom = resolve((1, n, 1), w, 1, "SAME")
+    assert _windows.large_axis(geom.axes, "sum") is not None
+    y = np.asarray(jaxpool.avg_pool(x.reshape(1, n, 1), w, 1, "SAME")).ravel()
+    lo = (w - 1) // 2
+    c = np.concatenate([[0.0], np.cumsum(np.concatenate([np.zeros(lo), x.astype(np.float64), np.zeros(w)]))])
+    ref = (c[w:w + n] - c[:n]) / w
+    assert np.max(np.abs(y - ref) / ref) < 1e-5
+    # the gradient of sum(avg_pool * g) is the window sum of g over the windows holding each element
+    g = (1000.0 + np.random.default_rng(16).standard_normal(n)).astype(np.float32)
+    dx = jax.vjp(lambda v: jaxpool.sum_pool(v, w, 1, "SAME"), jnp.asarray(x.reshape(1, n, 1)))[1](
+        jnp.asarray(g.reshape(1, n, 1)))[0]
+    gp = np.concatenate([np.zeros(w - 1 - lo), g.astype(np.float64), np.zeros(w)])
+    cg = np.concatenate([[0.0], np.cumsum(gp)])
+    ref_dx = cg[w:w + n] - cg[:n]
+    assert np.max(np.abs(np.asarray(dx).ravel() - ref_dx) / ref_dx) < 1e-5
+
+
+@pytest.mark.parametrize("op", ["sum", "avg", "lp"])
+def test_anchored_sums_several_levels(op):
+    # w = 300 = 37 * 8 + 4: anchors from sub-block sums of width 37 (again anchored: 4 * 8 + 5), then views;
+    # dilation 2 runs the scheme on each phase; asymmetric padding and ceil_mode.
+    x = np.random.default_rng(17).standard_normal((1, 700, 2)).astype(np.float32)
+    if op == "lp":
+        x = np.abs(x)
+    _check(op, x, 300, 1, ((150, 37),), dil=2, ceil=False, rtol=2e-5, atol=2e-4)
+    _check(op, x, 300, 1, "SAME", rtol=2e-5, atol=2e-4)
+
+
+def test_running_sum_formulation():
+    """The table's other large-sum formulation (``large_sum_scheme="running"``) gives the same results."""
+    backend = jax.default_backend()
+    saved = _dispatch.TABLE[backend]
+    _dispatch.TABLE[backend] = dataclasses.replace(saved, large_sum_scheme="running")
+    jax.clear_caches()
+    try:
+        x = np.random.default_rng(18).standard_normal((2, 61, 2)).astype(np.float32)
+        for w, s, pad, dil, ceil in GEOMS_1D:
+            _check("sum", x, w, s, pad, dil, ceil)
+    finally:
+        _dispatch.TABLE[backend] = saved
+        jax.clear_caches()

@@ -218,10 +218,11 @@ def test_prime_sum_window_is_not_split():
     assert _levels._plan(64, exact=True) == ((8, 8),) and _levels._plan(37, exact=True) == ()
 
 
-def test_float32_average_of_4096_keeps_float32_accuracy_on_the_default_path(monkeypatch):
-    # The default table (no fixture override): width 4096 splits into four passes of 8-term sums.
+def test_float32_average_of_4096_keeps_float32_accuracy_when_split(monkeypatch):
+    # The CPU table with splitting at every length (by default 4096 takes the anchored sums, checked in
+    # test_large_windows): width 4096 splits into four passes of 8-term sums.
     backend = jax.default_backend()
-    monkeypatch.setitem(_dispatch.TABLE, backend, _dispatch._CPU if backend == "cpu" else _dispatch.TABLE[backend])
+    monkeypatch.setitem(_dispatch.TABLE, backend, dataclasses.replace(_dispatch._CPU, split_sum_below=1 << 30))
     jax.clear_caches()
     from jaxpool import _windows
     n, w = 12288, 4096

@@ -15,7 +15,7 @@ sub-blocks or of at most ``2 (k - 1)`` input entries added to one window sum; no
 two long prefix sums, whose rounding error grows with the *position* (a float32 running sum of 16384 values
 near 1000 carries errors of order 1 on window sums of order 4e6). The error here is that of ordinary
 summation: a few ulps of ``sum |z|`` over the window and its ``k`` neighbours (tests/test_large_windows.py
-checks a width-4096 average of values near 1000 to 1e-5 relative in float32; measured 4e-7).
+checks a width-4096 average of values near 1000 to 1e-5 relative in float32; measured 3.4e-7, a float32 prefix-sum difference 7.3e-6).
 
 Dilation ``d`` becomes a phase axis: the padded axis is reshaped to ``(n / d, d)`` and every window is ``w``
 consecutive entries of one phase. Every operation is a pad, slice, reshape, add or constant-mask select, so

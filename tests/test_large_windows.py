@@ -364,7 +364,8 @@ def test_anchored_sums_float32_accuracy_at_stride_1():
     lo = (w - 1) // 2
     c = np.concatenate([[0.0], np.cumsum(np.concatenate([np.zeros(lo), x.astype(np.float64), np.zeros(w)]))])
     ref = (c[w:w + n] - c[:n]) / w
-    assert np.max(np.abs(y - ref) / ref) < 1e-5
+    # the bound is 1e-5; a float32 prefix-sum difference reaches 7.3e-6 here, the anchored sums 3.4e-7
+    assert np.max(np.abs(y - ref) / ref) < 2e-6
     # the gradient of sum(avg_pool * g) is the window sum of g over the windows holding each element
     g = (1000.0 + np.random.default_rng(16).standard_normal(n)).astype(np.float32)
     dx = jax.vjp(lambda v: jaxpool.sum_pool(v, w, 1, "SAME"), jnp.asarray(x.reshape(1, n, 1)))[1](
@@ -372,7 +373,7 @@ def test_anchored_sums_float32_accuracy_at_stride_1():
     gp = np.concatenate([np.zeros(w - 1 - lo), g.astype(np.float64), np.zeros(w)])
     cg = np.concatenate([[0.0], np.cumsum(gp)])
     ref_dx = cg[w:w + n] - cg[:n]
-    assert np.max(np.abs(np.asarray(dx).ravel() - ref_dx) / ref_dx) < 1e-5
+    assert np.max(np.abs(np.asarray(dx).ravel() - ref_dx) / ref_dx) < 2e-6
 
 
 # avg and lp add a divisor / a power around the same window sums (their anchored paths are checked on small

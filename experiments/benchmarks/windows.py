@@ -12,7 +12,8 @@ the ratio flax / ours (above 1: ours faster), and whether both compile to the sa
 ``flax.linen.max_pool``/``avg_pool`` and ``lax.reduce_window(add)`` for sums, all differentiated by JAX.
 Flax's gradient is O(n * window) (``select_and_scatter``, padded reduce_window), so a competitor whose first
 call takes more than ``slow_s`` seconds is timed with a single sample (interleaved with one of the other), and
-the other, fast one is then timed again alone with the usual samples. The summary gives, per sweep and op,
+the other, fast one is then timed again alone with the usual samples. The first point is run once, untimed,
+before the grid (a cold first point measured up to 2-3x slow). The summary gives, per sweep and op,
 the growth of our time from the smallest to the largest window and the points where the targets (compile <=
 flax + 1 s; ours at least as fast as flax: a ratio below 0.9 in two runs, same-program points excepted) are
 missed.
@@ -163,6 +164,11 @@ def run(grid: Sequence[dict[str, Any]], *, dtype: str = "float32", repeats: int 
     echo(f"window scaling, {dtype}, backend {jax.default_backend()}; fwd+bwd = jit(vjp), wall-clock medians")
     echo(HEADER)
     records: list[dict[str, Any]] = []
+    if grid:
+        # One untimed point first: the first point of a fresh process otherwise runs cold (thread pools, the
+        # allocator's first pages) and measured up to 2-3x slower than the same case later in the same run,
+        # which made the growth of the sweeps whose smallest window comes first look smaller than it is.
+        run_point(grid[0], dtype=dtype, repeats=1, compiles=1)
     for p in grid:
         records.append(run_point(p, dtype=dtype, repeats=repeats, compiles=compiles))
         echo(format_row(records[-1]))

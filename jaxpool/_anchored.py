@@ -21,7 +21,8 @@ Dilation ``d`` becomes a phase axis: the padded axis is reshaped to ``(n / d, d)
 consecutive entries of one phase. Every operation is a pad, slice, reshape, add or constant-mask select, so
 JAX transposes and differentiates the pass as written (``_large_windows`` uses it for the forward and the
 reverse pass). The sub-block sums and the anchors are stored (``_fence.materialize``): XLA:CPU otherwise fuses
-them into the final sweep and recomputes them per element (sum fwd+bwd at ``w = 4096``: 59.9 ms unfenced, 3.6 ms fenced).
+them into the final sweep and recomputes them per element (sum fwd+bwd at ``w = 4096``: 59.9 ms unfenced,
+3.6 ms fenced).
 """
 
 from __future__ import annotations

@@ -404,3 +404,21 @@ def test_running_sum_formulation():
     finally:
         _dispatch.TABLE[backend] = saved
         jax.clear_caches()
+
+
+def test_anchored_window_sums_random_geometries():
+    """``_anchored.window_sums`` on random lengths, windows, dilations, start counts and (negative) offsets:
+    int32 sums exact against a NumPy brute force (integer arithmetic has no rounding to hide behind)."""
+    from jaxpool import _anchored
+
+    rng = np.random.default_rng(19)
+    for _ in range(24):
+        n, w, d = int(rng.integers(1, 200)), int(rng.integers(1, 300)), int(rng.integers(1, 4))
+        starts, low = int(rng.integers(1, 300)), int(rng.integers(-5, 40))
+        z = rng.integers(-100, 100, (1, n, 2)).astype(np.int32)
+        zp = np.zeros((1, max(0, low) + n + starts + w * d, 2), np.int64)
+        src = z[:, max(0, -low):]
+        zp[:, max(0, low):max(0, low) + src.shape[1]] = src
+        want = np.stack([zp[:, j:j + w * d:d].sum(1) for j in range(starts)], 1)
+        got = jax.jit(lambda v, w=w, d=d, s=starts, lo=low: _anchored.window_sums(v, 1, w, d, s, lo))(z)
+        np.testing.assert_array_equal(np.asarray(got), want, err_msg=str((n, w, d, starts, low)))

@@ -25,7 +25,9 @@ that ends (``H``) or starts (``G``) at that winner. The reverse pass is therefor
 cotangent within blocks (exact: each adds only the cotangents that go to one element, and is deterministic:
 no scatter), and the gather (forward mode, ``max_pool_with_indices``) two segmented carries; each pair runs
 in one ``lax.scan`` (JAX transposes the reverse pass twice, and transposes a scan cheaply, an in-place loop
-not). Strided windows of a few stride-aligned blocks go to ``_stride_blocks`` instead (O(n), no loop).
+not). Strided windows of a few stride-aligned blocks go to ``_stride_blocks`` instead (O(n), no loop), and
+window sums to ``_anchored`` (sums anchored at sub-block starts) where ``kernels().large_sum_scheme`` says so,
+as every backend's table does now.
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ class Kernels:
       split_channels_first_extreme: max/min over overlapping windows of an input whose last array axis is
         spatial (channels first) runs one pass per axis, never a fused multi-axis group (values without winners
         of a 16-bit input excepted).
+      unblocked_split_axes: max/min windows split into passes of small windows (``_levels``) on at least this
+        many spatial axes run those passes without border blocks (``_windows.interior_blocks``): the padded
+        views instead of one block per border region.
       store_overlapping_sums: window sums of overlapping windows (sum pooling; avg pooling at strides above 1;
         through slice views) are computed and stored by themselves (``_fence.fenced``, XLA:CPU only), so that
         a reverse pass whose cotangent depends on them reads them instead of recomputing them per view.
@@ -87,6 +90,7 @@ class Kernels:
     fuse_winners_views: int = 0
     max_group_window_values: int = 32
     split_channels_first_extreme: bool = False
+    unblocked_split_axes: int = 1 << 30
     store_overlapping_sums: bool = False
 
 
@@ -175,6 +179,15 @@ _CPU = Kernels(
     # 3x3x3/2 21-22 vs 15-16, but NCHW 3x3/2 11 vs 15-16; its values alone stay fused (forward 3x3/1 18.9 vs
     # 42.0, 3x3x3/2 3.2 vs 5.4: one pass widens each view on the fly, several store float32 in between).
     split_channels_first_extreme=True,
+    # Max/min windows split on 2 or more axes: their passes without border blocks. Max fwd+bwd, stride 1 SAME,
+    # f32, one process per case, border blocks vs none, compile (trace + XLA, best of 3) / run (median of 9):
+    # 2-D (4,128,128,16) 31x31 1.04 s / 5.15 ms vs 0.60 s / 5.26 ms, 63x63 1.14 / 6.51 vs 0.61 / 6.28 (1.17 /
+    # 7.36 vs 0.59 / 6.95 in another run); (8,64,64,32) 31x31 1.12 / 5.17 vs 0.65 / 5.54, 63x63 1.31 / 8.73 vs
+    # 0.69 / 6.93; (2,256,256,8) 31x31 1.01 / 12.9 vs 0.60 / 10.3, 63x63 1.18 / 18.3 vs 0.63 / 11.8; 3-D
+    # (2,48,48,48,8) 31^3 1.64 / 49.9 vs 0.93 / 36.8. One split axis keeps them: 1-D (8,16384,16) w=63 0.50 /
+    # 7.50 vs 0.30 / 11.9, w=256 0.62 / 9.05 vs 0.43 / 21.1, w=4096 0.95 / 12.5 vs 0.61 / 28.4; so do unsplit
+    # windows (2-D 15x15: 0.92 / 3.47 vs 0.39 / 4.67).
+    unblocked_split_axes=2,
     # Sum pooling's overlapping window sums stored by themselves: XLA:CPU otherwise fuses them into the reverse
     # pass of a loss or activation that reads them, once per view. Process CPU ms, train step (grad of
     # 0.5 * sum(y ** 2)) / jit(vjp) / forward, one process, interleaved, recomputed vs stored: sum 3x3/1 SAME

@@ -58,6 +58,9 @@ class AxisGeometry:
       dilation: step between sampled positions inside a window.
       low, high: explicit padding before/after the input.
       out: number of windows (output length).
+      border_blocks: whether a pass over this axis reduces the windows that overhang the input as border
+        blocks of their own (``_windows.interior_blocks``); the max/min passes of large windows split on
+        several axes turn it off (``_dispatch``: ``unblocked_split_axes``).
     """
 
     axis: int
@@ -68,6 +71,7 @@ class AxisGeometry:
     low: int
     high: int
     out: int
+    border_blocks: bool = True
 
     def positions(self, offset: int) -> np.ndarray:
         """Input positions (may be out of range) sampled by window ``offset`` for every output index."""

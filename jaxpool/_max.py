@@ -26,6 +26,7 @@ Windows are separable, so the N-d op is one pass per group of axes, last spatial
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -53,10 +54,14 @@ def _passes(geom: PoolGeometry, values_only: bool = False, narrow: bool = False)
     result is materialized (``_fence.materialize``), or XLA fuses the passes back into one of ``w`` views."""
     out: list[tuple[tuple, bool]] = []
     op = ("extreme_values_narrow" if narrow else "extreme_values") if values_only else "extreme"
-    for g in _windows.axis_groups(geom, op):
-        axes = tuple(geom.axes[i] for i in g)
-        split = _windows.split_passes(axes, "extreme")
+    groups = [tuple(geom.axes[i] for i in g) for g in _windows.axis_groups(geom, op)]
+    splits = [_windows.split_passes(axes, "extreme") for axes in groups]
+    # Windows split on several axes: their passes skip the border blocks (``_dispatch``: unblocked_split_axes)
+    unblocked = sum(bool(s) for s in splits) >= kernels().unblocked_split_axes
+    for axes, split in zip(groups, splits):
         if split:
+            if unblocked:
+                split = [tuple(dataclasses.replace(a, border_blocks=False) for a in p) for p in split]
             out.extend((p, i > 0) for i, p in enumerate(split))
         else:
             out.append((axes, False))

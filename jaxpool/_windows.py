@@ -265,8 +265,11 @@ def interior_blocks(axes: Sequence[AxisGeometry]) -> list[tuple[AxisGeometry, ..
 
     Each block is the group's geometry restricted to an output range (``out`` shortened, ``low`` shifted), in
     row-major block order; :func:`join_blocks` puts the per-block results back together. Reducing the interior
-    with plain strided slices keeps the bulk of the work free of padding (per-element bounds checks).
+    with plain strided slices keeps the bulk of the work free of padding (per-element bounds checks). None
+    too for a group with ``border_blocks`` off (``_dispatch``: ``unblocked_split_axes``).
     """
+    if not all(a.border_blocks for a in axes):
+        return None
     segments = []
     split = False
     for a in axes:

@@ -127,9 +127,32 @@ def test_integer_max_with_padding():
     np.testing.assert_array_equal(np.asarray(idx), pool_reference_winners(x, "max", 29, 2, ((28, 28),)))
 
 
-def test_2d_both_axes_split():
+# With border blocks (no backend's table does that for two split axes now): with --runslow.
+@pytest.mark.parametrize("unblocked", [2, pytest.param(1 << 30, marks=pytest.mark.slow)],
+                         ids=["no_border_blocks", "border_blocks"])
+def test_2d_both_axes_split(unblocked):
+    # Split on two axes the CPU table runs the passes without border blocks (``unblocked_split_axes``); both
+    # formulations give the reference's values, gradient, jvp and indices.
+    backend = jax.default_backend()
+    _dispatch.TABLE[backend] = dataclasses.replace(_dispatch.TABLE[backend], unblocked_split_axes=unblocked)
+    jax.clear_caches()
+    passes = _max._passes(resolve((1, 30, 26, 1), (21, 20), (1, 2), "SAME"))
+    assert len(passes) == 4 and all(a.border_blocks == (unblocked > 2) for axes, _ in passes for a in axes)
     x = np.round(np.random.default_rng(6).standard_normal((1, 30, 26, 1)) * 2).astype(np.float32)
     _check("max", x, (21, 20), (1, 2), "SAME")
+
+
+def test_2d_split_without_border_blocks_nan_and_infinities_beside_padding():
+    # -inf equals max's padding identity and must still win over padding; the first NaN wins its windows (min
+    # runs the same passes with the comparison flipped).
+    assert _dispatch.kernels().unblocked_split_axes == 2
+    x = np.round(np.random.default_rng(7).standard_normal((1, 24, 22, 2)) * 2).astype(np.float32)
+    x[0, :3, :, 0] = -np.inf
+    x[0, 10, 5, 1] = np.nan
+    x[0, 12, 4, 1] = np.nan
+    passes = _max._passes(resolve(x.shape, (21, 20), (1, 1), ((9, 7), (3, 12))))
+    assert all(not a.border_blocks for axes, _ in passes for a in axes)
+    _check("max", x, (21, 20), (1, 1), ((9, 7), (3, 12)))
 
 
 @pytest.mark.slow

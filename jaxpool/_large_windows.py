@@ -199,15 +199,16 @@ def _starts(a: AxisGeometry) -> int:
 # ---------------------------------------------------------------------------------------------------- sums
 
 
-def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, linear: bool = False) -> Array:
-    """``out[j] = sum_k z[j + k * d]`` for ``j < starts`` (``z`` zero beyond its end): sums anchored at
-    sub-block starts (``_anchored``) or blocked running sums, as ``kernels().large_sum_scheme`` says.
-    ``linear``: the running sums are written with ``lax.scan`` only, which JAX transposes cheaply (for the
-    reverse pass, which JAX transposes twice; the anchored sums are pads, slices and adds throughout)."""
+def _all_window_sums(z: Array, ax: int, w: int, d: int, starts: int, low: int, linear: bool = False) -> Array:
+    """``out[j] = sum_k zp[j + k * d]`` for ``j < starts``, ``zp`` = ``z`` after ``low`` zeros (and zero beyond
+    its end): sums anchored at sub-block starts (``_anchored``) or blocked running sums, as
+    ``kernels().large_sum_scheme`` says. ``linear``: the running sums are written with ``lax.scan`` only, which
+    JAX transposes cheaply (for the reverse pass, which JAX transposes twice; the anchored sums are pads,
+    slices and adds throughout)."""
     if kernels().large_sum_scheme == "anchored":
-        return _anchored.window_sums(z, ax, w, d, starts)
+        return _anchored.window_sums(z, ax, w, d, starts, low)
     lay = _Layout.of(starts, w, d)
-    zb = _to_blocks(_blocks.resize(z, ax, 0, lay.length, 0), ax, lay)
+    zb = _to_blocks(_blocks.resize(z, ax, low, lay.length, 0), ax, lay)
     if linear:  # running sums are segmented sums with no segment start: both directions in one scan
         none = jnp.zeros_like(zb, dtype=jnp.bool_)
         g, h = _segmented((zb, none), (zb, none), ax, carry=False)
@@ -222,11 +223,7 @@ def sum_pass(x: Array, a: AxisGeometry) -> Array:
     """Window sums along one axis (padding contributes zero)."""
     if _blocks.applies(a):
         return _blocks.sum_pass(x, a)
-    if kernels().large_sum_scheme == "anchored":
-        s = _anchored.window_sums(x, a.axis, a.window, a.dilation, _starts(a), a.low)
-        return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
-    z = _blocks.resize(x, a.axis, a.low, a.low + a.size, 0)
-    s = _all_window_sums(z, a.axis, a.window, a.dilation, _starts(a))
+    s = _all_window_sums(x, a.axis, a.window, a.dilation, _starts(a), a.low)
     return lax.slice_in_dim(s, 0, _starts(a), a.stride, a.axis)
 
 
@@ -236,11 +233,7 @@ def sum_scatter(ct: Array, a: AxisGeometry) -> Array:
     if _blocks.applies(a):
         return _blocks.sum_scatter(ct, a)
     span = (a.window - 1) * a.dilation
-    if kernels().large_sum_scheme == "anchored":
-        s = _anchored.window_sums(_upsample(ct, a), a.axis, a.window, a.dilation, a.low + a.size, span)
-        return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)
-    c = _blocks.resize(_upsample(ct, a), a.axis, span, span + a.out * a.stride, 0)
-    s = _all_window_sums(c, a.axis, a.window, a.dilation, a.low + a.size, linear=True)
+    s = _all_window_sums(_upsample(ct, a), a.axis, a.window, a.dilation, a.low + a.size, span, linear=True)
     return lax.slice_in_dim(s, a.low, a.low + a.size, 1, a.axis)
 
 

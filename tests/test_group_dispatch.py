@@ -59,21 +59,34 @@ def table(request):
         yield request.param
 
 
-_SLOW = pytest.mark.slow  # min runs the max kernels with the comparison flipped
-CASES = [  # (op, shape, window, strides, channels_first)
-    ("max", (2, 3, 9, 8), (3, 3), (2, 2), True),
-    pytest.param("min", (2, 3, 9, 8), (3, 3), (2, 2), True, marks=_SLOW),
-    ("max", (2, 3, 7, 6), (3, 3), (1, 1), True),
-    ("max", (2, 3, 9, 8), (5, 5), (2, 2), True),
-    ("max", (1, 2, 7, 6, 5), (3, 3, 3), (2, 2, 2), True),
-    ("max", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2), False),
-    pytest.param("min", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2), False, marks=_SLOW),
-    ("max", (2, 9, 8, 3), (5, 5), (2, 2), False),
+_SLOW = pytest.mark.slow
+CASES = [  # (op, shape, window, strides, channels_first, run by default with the table set to fuse / to split)
+    ("max", (2, 3, 9, 8), (3, 3), (2, 2), True, (True, True)),
+    # min runs the max kernels with the comparison flipped
+    ("min", (2, 3, 9, 8), (3, 3), (2, 2), True, (False, False)),
+    ("max", (2, 3, 7, 6), (3, 3), (1, 1), True, (True, True)),
+    ("max", (2, 3, 9, 8), (5, 5), (2, 2), True, (True, True)),
+    # 3-D: about 8 s per case; by default only the table's choice for each layout (channels first: split;
+    # channels last: fused winners, values in groups of at most 16 views)
+    ("max", (1, 2, 7, 6, 5), (3, 3, 3), (2, 2, 2), True, (False, True)),
+    ("max", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2), False, (True, False)),
+    ("min", (1, 7, 6, 5, 2), (3, 3, 3), (2, 2, 2), False, (False, False)),
+    ("max", (2, 9, 8, 3), (5, 5), (2, 2), False, (True, True)),
 ]
+TABLE_CASES = [
+    pytest.param(split, *case, id=f"{'split' if split else 'fused'}-{case[0]}-{'x'.join(map(str, case[1]))}-"
+                 f"w{case[2][0]}s{case[3][0]}{'-cf' if case[4] else ''}",
+                 marks=() if default[split] else _SLOW)
+    for split in (False, True) for *case, default in CASES]
 
 
-@pytest.mark.parametrize("op,shape,window,strides,channels_first", CASES)
-def test_values_gradients_jvp_and_indices_match_the_reference(table, op, shape, window, strides, channels_first):
+@pytest.mark.parametrize("split,op,shape,window,strides,channels_first", TABLE_CASES)
+def test_values_gradients_jvp_and_indices_match_the_reference(split, op, shape, window, strides, channels_first):
+    with replaced(split_channels_first_extreme=split, max_group_window_values=1 if split else 32):
+        _check_against_reference(op, shape, window, strides, channels_first)
+
+
+def _check_against_reference(op, shape, window, strides, channels_first):
     fn = jaxpool.max_pool if op == "max" else jaxpool.min_pool
     with_idx = jaxpool.max_pool_with_indices if op == "max" else jaxpool.min_pool_with_indices
     kw = dict(strides=strides, padding="SAME", channels_first=channels_first)

@@ -145,7 +145,10 @@ def test_pooled_variants_are_those_with_a_pooling_layer() -> None:
 
 
 @pytest.mark.parametrize(
-    "name,variant", [("cnn1d", v) for v in POOLED] + [("cnn2d", "avg_pool"), ("cnn2d", "blur_pool")]
+    "name,variant",
+    # --runslow: convpool (max_pool's 2/2 layer after one more conv) and subsample (a 1-wide max window, stride 2)
+    [pytest.param("cnn1d", v, marks=pytest.mark.slow if v in ("convpool", "subsample") else ()) for v in POOLED]
+    + [("cnn2d", "avg_pool"), ("cnn2d", "blur_pool")],
 )
 def test_ablation_models_with_flax_pooling_match_jaxpool(name: str, variant: str) -> None:
     """flax.linen pooling (the benchmark's baseline) as the oracle: same logits and gradients."""

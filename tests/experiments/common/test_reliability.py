@@ -66,7 +66,12 @@ def _run_and_kill(args: list[str], when: Callable[[], bool]) -> None:
 
 
 def _steps_logged(path: Path) -> list[int]:
-    return [r["step"] for r in _io.read_jsonl(path)]
+    """Steps in the run's metrics log; none while the log does not exist (a run restarted from scratch, before
+    its first log line: polled in that window, the read raised FileNotFoundError once in CI)."""
+    try:
+        return [r["step"] for r in _io.read_jsonl(path)]
+    except FileNotFoundError:
+        return []
 
 
 def _without_timing(path: Path) -> dict:

@@ -174,3 +174,17 @@ def test_environment_records_options_without_machine_paths(tmp_path) -> None:  #
     assert env["argv"] == ["--windows", "--json", "windows_cpu.json", "--cases", "cases.txt", "--repeats", "3"]
     assert env["backend"] == jax.default_backend() and env["device_count"] == jax.device_count()
     assert set(pooling.environment()) == set(env) | {"torch", "torch_threads"}
+
+
+def test_endpoint_growth_times_each_sweeps_two_ends_side_by_side():
+    from experiments.benchmarks import windows
+
+    records = [{"sweep": "1d_s1", "op": op, "dims": 1, "window": w, "stride": 1, "shape": [1, 64, 2]}
+               for op in ("sum", "max") for w in (2, 4, 8)]
+    out = windows.endpoint_growth(records, repeats=2, rounds=3)
+    assert [(g["sweep"], g["op"], g["smallest"], g["largest"]) for g in out] == [
+        ("1d_s1", "sum", 2, 8), ("1d_s1", "max", 2, 8)]
+    for g in out:
+        assert len(g["ours_ms"]) == 3 and all(lo > 0 and hi > 0 for lo, hi in g["ours_ms"])
+        ratios = sorted(hi / lo for lo, hi in g["ours_ms"])
+        assert g["growth"] == pytest.approx(ratios[1]) and g["growth_range"] == [ratios[0], ratios[-1]]

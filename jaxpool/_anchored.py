@@ -17,8 +17,12 @@ summation: a few ulps of ``sum |z|`` over the window and its ``k`` neighbours. A
 16384 float32 values near 1000: 3.4e-7 relative, against 7.3e-6 for a float32 prefix-sum difference
 (tests/test_large_windows.py holds it below 2e-6).
 
-Dilation ``d`` becomes a phase axis: the padded axis is reshaped to ``(n / d, d)`` and every window is ``w``
-consecutive entries of one phase. Every operation is a pad, slice, reshape, add or constant-mask select, so
+Dilation ``d`` becomes a phase axis: the axis is reshaped to ``(n / d, d)`` (padded by fewer than ``d`` entries
+at each end; whole rows of padding are the phase axis's own ``low``, read run by run like the undilated axis)
+and every window is ``w`` consecutive entries of one phase. Sum fwd+bwd (8, 16384, 16) f32 stride 1 SAME, one
+process, interleaved, one padded copy vs phase rows: w=512 d=2 2.27 vs 1.62 ms, w=1000 d=3 2.60 vs 2.04,
+w=300 d=8 2.97 vs 1.78, w=2000 d=2 2.99 vs 1.86 ms; compile 0.51-0.72 vs 0.57-0.72 s.
+Every operation is a pad, slice, reshape, add or constant-mask select, so
 JAX transposes and differentiates the pass as written (``_large_windows`` uses it for the forward and the
 reverse pass). The sub-block sums and the anchors are stored (``_fence.materialize``): XLA:CPU otherwise fuses
 them into the final sweep and recomputes them per element (sum fwd+bwd at ``w = 4096``: 59.9 ms unfenced,
@@ -65,17 +69,7 @@ def _split(shape: tuple[int, ...], ax: int, outer: int, inner: int) -> list[int]
 def _piece(z: Array, ax: int, start: int, length: int) -> Array:
     """``zp[start:start + length]`` along ``ax``, ``zp`` = ``z`` with zeros on both sides (``start`` may be
     negative or past the end): a slice of ``z``, padded only where the piece leaves it."""
-    n = z.shape[ax]
-    lo, hi = max(start, 0), min(start + length, n)
-    if hi <= lo:  # all zeros: an empty slice padded, so that it keeps z's sharding (explicit, shard_map)
-        lo = hi = 0
-        start = -length
-    piece = lax.slice_in_dim(z, lo, hi, 1, ax)
-    if (lo - start, start + length - hi) == (0, 0):
-        return piece
-    config = [(0, 0, 0)] * z.ndim
-    config[ax] = (lo - start, start + length - hi, 0)
-    return lax.pad(piece, jnp.zeros((), z.dtype), config)
+    return resize(z, ax, -start, length, 0)
 
 
 def _blocks(z: Array, ax: int, start: int, count: int) -> Array:
@@ -169,9 +163,14 @@ def window_sums(z: Array, ax: int, w: int, d: int, starts: int, low: int = 0) ->
     if d == 1:
         return _sums(z, ax, w, starts, low)
     per_phase = -(-starts // d)
-    zp = resize(z, ax, low, (per_phase + w - 1) * d, 0)
-    zb = zp.reshape(_split(zp.shape, ax, per_phase + w - 1, d))
-    out = _sums(zb, ax, w, per_phase)
+    # zp = z after low = q * d + r zeros: only the r < d leading zeros and the tail up to a whole number of
+    # phases are padded here; the q whole phase rows of zeros (or the -q rows cut) are _sums' own low, so its
+    # first level reads the phase rows run by run instead of one padded copy of z.
+    q, r = divmod(low, d)
+    rows = min(-(-(z.shape[ax] + r) // d), max(per_phase + w - 1 - q, 0))
+    zr = resize(z, ax, r, rows * d, 0)
+    zb = zr.reshape(_split(zr.shape, ax, rows, d))
+    out = _sums(zb, ax, w, per_phase, q)
     shape = list(out.shape)
     shape[ax:ax + 2] = [per_phase * d]
     return lax.slice_in_dim(out.reshape(shape), 0, starts, 1, ax)

@@ -241,10 +241,19 @@ def _runs(x: Array, a: AxisGeometry, identity: Array | float | int) -> tuple[Arr
 
 
 def resize(z: Array, ax: int, low: int, length: int, fill: Array | float | int) -> Array:
-    """``z`` along ``ax`` padded (cut, if negative) by ``low`` in front, filled with ``fill``, and padded or cut
-    to ``length`` (``_large_windows`` uses it too)."""
+    """``z`` along ``ax`` after ``low`` entries of ``fill`` (the first ``-low`` entries dropped if ``low`` is
+    negative), padded with ``fill`` or cut to ``length``: a slice of ``z`` padded only where the result leaves
+    it. A result wholly outside ``z`` is an empty slice of it padded, so it keeps ``z``'s sharding (Explicit
+    meshes, ``shard_map``). ``_anchored`` and ``_large_windows`` use it too."""
+    n = z.shape[ax]
+    lo, hi = max(-low, 0), min(length - low, n)
+    if hi <= lo:
+        lo = hi = 0
+        low = length
+    if (lo, hi) != (0, n):
+        z = lax.slice_in_dim(z, lo, hi, 1, ax)
     config = [(0, 0, 0)] * z.ndim
-    config[ax] = (low, length - low - z.shape[ax], 0)
+    config[ax] = (low + lo, length - low - hi, 0)
     if config[ax] == (0, 0, 0):
         return z
     return lax.pad(z, jnp.asarray(fill, z.dtype), config)

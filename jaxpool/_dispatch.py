@@ -121,12 +121,14 @@ _CPU = Kernels(
     # interleaved, best of 5): w=32 views 64 ms vs blocked 345 ms, w=64 views 707 ms vs blocked 308 ms.
     split_sum_window=16,
     large_sum_window=64,
-    # From 256 on, window sums take the large-window scheme even where they split: sums anchored at sub-block
-    # starts (large_sum_scheme below) against the split passes, fwd+bwd (8, 16384, 16) f32 stride 1 SAME, one
-    # process, interleaved, 2-core CPU, median of 15: sum w=128 2.25 vs 2.06 ms, w=512 2.31 vs 2.82, w=1024
-    # 2.66 vs 3.24, w=4096 3.02 vs 3.71 (2.14 vs 2.94 in another run); avg w=128 2.13 vs 2.25, w=256 2.76 vs
-    # 3.15, w=512 2.36 vs 3.88, w=1024 2.15 vs 3.40, w=4096 2.56 vs 3.46. Compile 0.4-0.6 s vs 0.1 s.
-    split_sum_below=256,
+    # From 512 on, window sums take the large-window scheme even where they split: sums anchored at sub-block
+    # starts (large_sum_scheme below, read run by run) against the split passes, fwd+bwd (8, 16384, 16) f32
+    # stride 1 SAME, one process, interleaved, 2-core CPU, median of 21-31, two runs: sum w=128 1.54-1.60 vs
+    # 1.65-1.66 ms, w=256 1.55-1.57 vs 1.51-2.06, w=512 1.50-1.65 vs 1.56-1.65, w=1024 1.59 vs 1.85, w=2048
+    # 1.50 vs 1.73, w=4096 1.52 vs 1.97; avg w=128 1.56-1.61 vs 1.49-1.86, w=256 1.56-1.61 vs 1.44-1.53, w=512
+    # 1.59-1.67 vs 1.94-2.24, w=1024 1.48 vs 1.87, w=4096 1.47 vs 1.96. Compile 0.47-0.72 s vs 0.05-0.13 s, so
+    # the split passes keep the windows below 512, where the two run alike.
+    split_sum_below=512,
     # 1-D 3/2 SAME sums: reduce_window and its JAX transpose match or beat the views.
     sum_reduce_window_1d=True,
     # 1-D SAME max values: reduce_window beats the border blocks of the views.

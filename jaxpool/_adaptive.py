@@ -221,7 +221,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
     """Validate before compute; return the array, its spatial axes, the resolved output sizes."""
     arr, shape, _ = check_inputs(inputs)
     sizes = check_output_size(output_size)
-    n = infer_num_spatial_dims(len(shape), sizes)
+    n = infer_num_spatial_dims(len(shape), output_size=sizes)
     axes = spatial_axes_for(shape, n, channels_first, arg="output_size")
     if isinstance(sizes, int):
         sizes = (sizes,) * n

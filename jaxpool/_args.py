@@ -207,13 +207,20 @@ def check_inputs(inputs: Any, name: str = "inputs") -> tuple[Any, tuple[int, ...
     return inputs, shape, dtype
 
 
-def infer_num_spatial_dims(ndim: int, *specs: Any, explicit: int | None = None) -> int:
+def infer_num_spatial_dims(ndim: int, *, explicit: int | None = None, **specs: Any) -> int:
     """The spatial-dims rule of every op (docs/semantics.md §1): N is ``explicit`` (a validated ``num_spatial_dims``) if
-    given, else the length of the first sequence among ``specs`` (window_shape, strides, dilation; output_size),
-    else ``ndim - 2`` (one batch and one feature axis)."""
+    given, else the length of the first sequence among ``specs`` (by name, in order: window_shape, strides,
+    dilation; output_size), else ``ndim - 2`` (one batch and one feature axis).
+
+    Raises:
+      ValueError: an empty sequence among ``specs`` (named with its value).
+    """
+    for name, spec in specs.items():
+        if spec is not None and is_sequence(spec) and len(spec) == 0:
+            raise ValueError(f"{name}={show(spec)} is empty; give an int or one entry per spatial dim")
     if explicit is not None:
         return explicit
-    for spec in specs:
+    for spec in specs.values():
         if spec is not None and is_sequence(spec):
             return len(spec)
     return ndim - 2
@@ -266,17 +273,26 @@ def check_num_spatial_dims(value: Any) -> int | None:
     return as_int(value, "num_spatial_dims", minimum=1, maximum=MAX_RANK - 1)
 
 
-def check_output_size(output_size: Any) -> tuple[int | None, ...] | int:
-    """Validate ``output_size``: a positive int, or a non-empty sequence of positive ints / ``None``."""
+def check_output_size(output_size: Any, *, allow_none: bool = True) -> tuple[int | None, ...] | int:
+    """Validate ``output_size``: a positive int, or a non-empty sequence of positive ints (or ``None`` entries,
+    "keep this dim's size", where ``allow_none``).
+
+    Raises:
+      TypeError: not an int or a sequence, or a ``None`` entry where ``allow_none`` is False.
+      ValueError: an empty sequence, too many entries, or an entry below 1.
+    """
     if is_int(output_size):
         return as_int(output_size, "output_size", minimum=1)
-    if not is_sequence(output_size) or len(output_size) == 0:
-        raise TypeError(
-            f"output_size must be a positive int or a non-empty sequence of positive ints or None, "
-            f"got {show(output_size)}"
-        )
+    entries = "positive ints or None" if allow_none else "positive ints"
+    if not is_sequence(output_size):
+        raise TypeError(f"output_size must be a positive int or a sequence of {entries}, got {show(output_size)}"
+                        f" of type {type(output_size).__name__}")
+    if len(output_size) == 0:
+        raise ValueError(f"output_size={show(output_size)} is empty; give one entry per spatial dim")
     if len(output_size) > MAX_RANK - 1:
         raise ValueError(f"output_size has {len(output_size)} entries; at most {MAX_RANK - 1} spatial dims")
+    if not allow_none and any(o is None for o in output_size):
+        raise TypeError(f"output_size={show(output_size)} must hold {entries} (the output's spatial sizes)")
     return tuple(None if o is None else as_int(o, "output_size", minimum=1, what=show(output_size))
                  for o in output_size)
 

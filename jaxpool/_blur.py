@@ -72,7 +72,7 @@ def check_args(
     if not isinstance(padding, str) or padding.lower() not in PADDING_MODES:
         raise ValueError(f"padding={show(padding)} must be one of {PADDING_MODES}")
     check_flag(channels_first, "channels_first")
-    n = infer_num_spatial_dims(ndim, strides, explicit=check_num_spatial_dims(num_spatial_dims))
+    n = infer_num_spatial_dims(ndim, strides=strides, explicit=check_num_spatial_dims(num_spatial_dims))
     if is_sequence(strides) and len(strides) != n:
         raise ValueError(
             f"strides={show(strides)} has length {len(strides)}, but num_spatial_dims={n}; "

@@ -154,7 +154,8 @@ def _geometry_fails_everywhere(
 def window_num_spatial_dims(window_shape: Any, strides: Any, dilation: Any, padding: Any) -> int:
     """N as a window module's fields imply it (docs/semantics.md §1); else the padding's length, else 1."""
     default = len(padding) if is_sequence(padding) else 1
-    n = infer_num_spatial_dims(min(default, MAX_RANK - 2) + 2, window_shape, strides, dilation)
+    n = infer_num_spatial_dims(min(default, MAX_RANK - 2) + 2, window_shape=window_shape, strides=strides,
+                               dilation=dilation)
     return n if 1 <= n <= MAX_RANK - 2 else 1  # else the function rejects the lengths on its own
 
 

@@ -313,7 +313,8 @@ def fractional_max_pool(
         output larger than ``L - k + 1`` or empty, samples of the wrong shape or outside [0, 1).
     """
     inputs, shape, dtype = check_inputs(inputs)
-    n = infer_num_spatial_dims(len(shape), window_shape, output_size, output_ratio)
+    n = infer_num_spatial_dims(len(shape), window_shape=window_shape, output_size=output_size,
+                               output_ratio=output_ratio)
     window, sizes, ratios = check_args(window_shape, output_size, output_ratio, channels_first, return_indices, n)
     axes = spatial_axes_for(shape, n, bool(channels_first), arg="window_shape")
     out = _resolve_sizes(tuple(shape[a] for a in axes), window, sizes, ratios)

@@ -270,7 +270,8 @@ def resolve(
         raise TypeError("window_shape is required: an int or a sequence of N ints, got None")
     ceil_mode = check_flag(ceil_mode, "ceil_mode")
     channels_first = check_flag(channels_first, "channels_first")
-    n = infer_num_spatial_dims(len(input_shape), window_shape, strides, dilation)
+    n = infer_num_spatial_dims(len(input_shape), window_shape=window_shape, strides=strides,
+                               dilation=dilation)
     axes_idx = spatial_axes_for(input_shape, n, channels_first)
     windows = int_tuple(window_shape, "window_shape", n)
     strides_t = int_tuple(strides, "strides", n) or (1,) * n

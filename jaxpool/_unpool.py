@@ -156,12 +156,10 @@ def max_unpool(
     if vshape != ishape:
         raise ValueError(f"values shape {vshape} and indices shape {ishape} must be equal")
     channels_first = check_flag(channels_first, "channels_first")
-    sizes = check_output_size(output_size)
-    n = infer_num_spatial_dims(len(vshape), sizes)
+    sizes = check_output_size(output_size, allow_none=False)
+    n = infer_num_spatial_dims(len(vshape), output_size=sizes)
     axes = spatial_axes_for(vshape, n, channels_first, arg="output_size")
     sizes = (sizes,) * n if isinstance(sizes, int) else sizes
-    if any(s is None for s in sizes):
-        raise TypeError(f"output_size must hold ints for max_unpool, got {output_size!r}")
     plane = math.prod(sizes)
     check_int32_extent(plane, f"output_size={tuple(sizes)}")
     v = whole_axes(jnp.asarray(varr), axes)

@@ -264,3 +264,20 @@ class FractionalMaxPool(_LinenPool):
     Raises at construction: TypeError/ValueError for malformed ``window_shape``, ``output_size``,
     ``output_ratio`` (both or neither given, ratios outside (0, 1)) or non-bool flags.
     """
+
+
+__all__ = [
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "AvgPool",
+    "BlurPool",
+    "FractionalMaxPool",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
+    "LPPool",
+    "MaxPool",
+    "MaxPoolWithIndices",
+    "MinPool",
+    "MinPoolWithIndices",
+    "SumPool",
+]

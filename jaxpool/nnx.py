@@ -325,3 +325,20 @@ class FractionalMaxPool(_NnxPool):
         (both or neither, ratios outside (0, 1)), non-bool flags, or ``rngs`` of another type; at call time,
         without ``rngs`` when not deterministic.
     """
+
+
+__all__ = [
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "AvgPool",
+    "BlurPool",
+    "FractionalMaxPool",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
+    "LPPool",
+    "MaxPool",
+    "MaxPoolWithIndices",
+    "MinPool",
+    "MinPoolWithIndices",
+    "SumPool",
+]

@@ -9,7 +9,7 @@ code.
 
 The N-d filter is the outer product of the 1-D binomial filter, so it is applied separably: one
 pass per spatial axis, each a weighted sum of the ``filter_size`` stride-phase views of the padded
-input (the window views of ``_windows.PhaseViews``, with geometry from ``_geometry.resolve``),
+input (the window views of ``_views.PhaseViews``, with geometry from ``_geometry.resolve``),
 accumulated in float32 for float16/bfloat16 and rounded once. Linear ops only: JAX's transpose is
 the (deterministic) reverse pass.
 """
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpool import _windows
+from jaxpool import _views
 from jaxpool._args import (
     LAYOUT_FIRST,
     LAYOUT_LAST,
@@ -165,8 +165,8 @@ def blur_pool(
     geom = resolve(x.shape, (f,) * n, strides_t, [(lo, hi)] * n, channels_first=channels_first)
     weights = binomial_filter(f)
     for ax_geom in reversed(geom.axes):
-        views = _windows.PhaseViews(x, [ax_geom], 0)
-        out_shape = _windows.group_out_shape(x.shape, [ax_geom])
+        views = _views.PhaseViews(x, [ax_geom], 0)
+        out_shape = _views.group_out_shape(x.shape, [ax_geom])
         total = None
         for k in range(f):
             term = views.view((k,), out_shape)

@@ -37,7 +37,7 @@ class Kernels:
         spatial (channels first) runs one pass per axis, never a fused multi-axis group (values without winners
         of a 16-bit input excepted).
       unblocked_split_axes: max/min windows split into passes of small windows (``_levels``) on at least this
-        many spatial axes run those passes without border blocks (``_windows.interior_blocks``): the padded
+        many spatial axes run those passes without border blocks (``_views.interior_blocks``): the padded
         views instead of one block per border region.
       store_overlapping_sums: window sums of overlapping windows (sum pooling; avg pooling at strides above 1;
         through slice views) are computed and stored by themselves (``_fence.fenced``, XLA:CPU only), so that

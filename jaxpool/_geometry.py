@@ -59,7 +59,7 @@ class AxisGeometry:
       low, high: explicit padding before/after the input.
       out: number of windows (output length).
       border_blocks: whether a pass over this axis reduces the windows that overhang the input as border
-        blocks of their own (``_windows.interior_blocks``); the max/min passes of large windows split on
+        blocks of their own (``_views.interior_blocks``); the max/min passes of large windows split on
         several axes turn it off (``_dispatch``: ``unblocked_split_axes``).
     """
 

@@ -1,6 +1,6 @@
 """Large windows in work and program size independent of the window: blocked running reductions.
 
-One spatial axis at a time (a large window is always a pass of its own, see ``_windows.axis_groups``). The
+One spatial axis at a time (a large window is always a pass of its own, see ``_routes.axis_groups``). The
 scheme is van Herk / Gil-Werman's, generalised to every geometry by computing the reduction for *every*
 window start ``j`` of the padded axis and keeping ``j = q * stride`` afterwards (O(1) work per element
 whatever the stride):

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxpool import _fence, _sharding, _windows
+from jaxpool import _fence, _routes, _sharding, _views, _windows
 from jaxpool._args import DOC_ARGS, Padding, shared_doc, torch_names
 from jaxpool._args import accumulation_dtype as _compute_dtype
 from jaxpool._args import identity as _identity
@@ -54,8 +54,8 @@ def _passes(geom: PoolGeometry, values_only: bool = False, narrow: bool = False)
     result is materialized (``_fence.materialize``), or XLA fuses the passes back into one of ``w`` views."""
     out: list[tuple[tuple, bool]] = []
     op = ("extreme_values_narrow" if narrow else "extreme_values") if values_only else "extreme"
-    groups = [tuple(geom.axes[i] for i in g) for g in _windows.axis_groups(geom, op)]
-    splits = [_windows.split_passes(axes, "extreme") for axes in groups]
+    groups = [tuple(geom.axes[i] for i in g) for g in _routes.axis_groups(geom, op)]
+    splits = [_routes.split_passes(axes, "extreme") for axes in groups]
     # Windows split on several axes: their passes skip the border blocks (``_dispatch``: unblocked_split_axes)
     unblocked = sum(bool(s) for s in splits) >= kernels().unblocked_split_axes
     for axes, split in zip(groups, splits):
@@ -78,7 +78,7 @@ def _values(x: Array, geom: PoolGeometry, take_max: bool) -> Array:
     reducer = lax.max if take_max else lax.min
     passes = _passes(geom, values_only=True, narrow=compute != dtype)
     for i, (axes, _) in enumerate(passes):
-        if _windows.prefer_reduce_window_extreme(axes) or (compute != dtype and _windows.is_tiling(axes)):
+        if _routes.prefer_reduce_window_extreme(axes) or (compute != dtype and _routes.is_tiling(axes)):
             # XLA's own reduce_window, in the input dtype: faster for padded 1-D passes, and for values alone
             # (no winners) of float16/bfloat16 over tiling windows than widening every slice view (the max is
             # exact in either precision). Large overlapping low-precision windows stay on the float32 slices,
@@ -97,7 +97,7 @@ def _next_joined(passes: list[tuple[tuple, bool]], i: int) -> bool:
 def _fence_if(cond: bool, fn, x: Array, axes: tuple):
     if not cond:
         return fn(x)
-    if _windows.large_axis(tuple(sorted(axes, key=lambda a: a.axis)), "extreme") is not None:
+    if _routes.large_axis(tuple(sorted(axes, key=lambda a: a.axis)), "extreme") is not None:
         # the blocked scheme's winner codes have another rank than ``x``: stored after the fact
         return jax.tree.map(_fence.materialize, fn(x))
     return _fence.fenced(fn, x)
@@ -114,8 +114,8 @@ def winners(x: Array, geom: PoolGeometry, take_max: bool) -> tuple[Array, tuple[
         # a pass whose result a joined pass reads, or whose winners the reverse pass reads several times, is
         # computed and stored by itself (``_fence.fenced``); overlapping windows of a few views are cheaper
         # recomputed in the reverse pass (``_dispatch``: ``fuse_winners_views``)
-        views = len(_windows.offsets(axes))
-        fused = _windows.overlapping(axes) and views <= kernels().fuse_winners_views
+        views = len(_views.offsets(axes))
+        fused = _routes.overlapping(axes) and views <= kernels().fuse_winners_views
         fence = _next_joined(passes, i) or (views > 1 and not fused)
         x, arg = _fence_if(fence, lambda v, axes=axes: _windows.argextreme_pass(v, axes, ident, take_max), x, axes)
         args.append(arg)
@@ -137,7 +137,7 @@ def scatter(ct: Array, geom: PoolGeometry, args: Sequence[Array]) -> Array:
         ct = ct.astype(jnp.float32)
     shapes = [geom.input_shape]
     for axes in _groups(geom)[:-1]:
-        shapes.append(_windows.group_out_shape(shapes[-1], axes))
+        shapes.append(_views.group_out_shape(shapes[-1], axes))
     for (axes, joined), arg, shape in reversed(list(zip(_passes(geom), args, shapes))):
         ct = _windows.scatter_pass(ct, axes, shape, arg)
         if joined:  # the input of the previous pass's reverse pass, as in the forward direction

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxpool import _fence, _sharding, _windows
+from jaxpool import _fence, _routes, _sharding, _windows
 from jaxpool._args import DOC_ARGS, Padding, as_int, check_flag, shared_doc, show, torch_names
 from jaxpool._args import accumulation_dtype as _acc_dtype
 from jaxpool._args import result_dtype as _result_dtype
@@ -49,7 +49,7 @@ def _stored_sum(x: Array, axes: tuple, op: str) -> Array:
     XLA keeps its window sums in a loop of their own (the division in between), where a stored sum only costs
     the forward pass one more sweep (``_dispatch``, measured); lp pooling never.
     """
-    if kernels().store_overlapping_sums and _windows.overlapping(axes) and (
+    if kernels().store_overlapping_sums and _routes.overlapping(axes) and (
             op == "sum" or (op == "avg" and any(a.stride > 1 for a in axes))):
         return _fence.fenced(lambda v: _windows.sum_pass(v, axes), x)
     return _windows.sum_pass(x, axes)
@@ -79,10 +79,10 @@ def _window_sum(x: Array, geom: PoolGeometry, op: str) -> Array:
     A group for which ``lax.reduce_window`` is faster (one axis, not tiling) goes through it and JAX's own
     derivative of it; the others through :func:`_group_sum` (``op``, the pooling op: see :func:`_stored_sum`).
     """
-    for g in _windows.axis_groups(geom, "sum"):
+    for g in _routes.axis_groups(geom, "sum"):
         group = tuple(geom.axes[i] for i in g)
-        for i, axes in enumerate(_windows.split_passes(group, "sum") or [group]):
-            if _windows.prefer_reduce_window(axes):
+        for i, axes in enumerate(_routes.split_passes(group, "sum") or [group]):
+            if _routes.prefer_reduce_window(axes):
                 x = _windows.reduce_window_pass(x, axes, 0, lax.add)
             else:
                 # a run of a split window through slice views: its input is stored once, or XLA fuses the

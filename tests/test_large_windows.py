@@ -1,7 +1,7 @@
 """The large-window scheme (``_large_windows``): values, gradients, jvp and indices against the NumPy reference.
 
 Every case here has a window at or above the backend's crossover (``_dispatch``), which each test checks
-through ``_windows.large_axis`` before comparing, so these tests exercise the blocked running reductions and
+through ``_routes.large_axis`` before comparing, so these tests exercise the blocked running reductions and
 not the per-offset views. Small batch/feature dims keep the brute-force reference fast.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from reference import pool_reference_exact, pool_reference_vjp, pool_reference_winners
 
 import jaxpool
-from jaxpool import _dispatch, _windows
+from jaxpool import _dispatch, _routes
 from jaxpool._geometry import resolve
 
 
@@ -56,7 +56,7 @@ def _call(op, x, w, s, pad, dil, ceil, **kw):
 def _assert_large(shape, w, s, pad, dil, ceil, op):
     geom = resolve(shape, w, s, pad, dilation=dil, ceil_mode=ceil)
     kind = "extreme" if op in ("max", "min") else "sum"
-    larges = [_windows.large_axis((a,), kind) for a in geom.axes]
+    larges = [_routes.large_axis((a,), kind) for a in geom.axes]
     assert any(a is not None for a in larges), (shape, w)
 
 
@@ -207,9 +207,9 @@ def test_dispatch_table_has_every_backend():
     assert _dispatch.kernels("cpu") is _dispatch.TABLE["cpu"]
     k = _dispatch.kernels()
     geom = resolve((1, 500, 1), k.large_extreme_window, 1, "VALID")
-    assert _windows.large_axis(geom.axes, "extreme") == geom.axes[0]
+    assert _routes.large_axis(geom.axes, "extreme") == geom.axes[0]
     geom = resolve((1, 500, 1), k.large_extreme_window - 1, 1, "VALID")
-    assert _windows.large_axis(geom.axes, "extreme") is None
+    assert _routes.large_axis(geom.axes, "extreme") is None
 
 
 @pytest.mark.slow  # no backend's table uses this formulation
@@ -360,7 +360,7 @@ def test_anchored_sums_float32_accuracy_at_stride_1():
     assert _dispatch.kernels().large_sum_scheme == "anchored"
     x = (1000.0 + np.random.default_rng(15).standard_normal(n)).astype(np.float32)
     geom = resolve((1, n, 1), w, 1, "SAME")
-    assert _windows.large_axis(geom.axes, "sum") is not None
+    assert _routes.large_axis(geom.axes, "sum") is not None
     y = np.asarray(jaxpool.avg_pool(x.reshape(1, n, 1), w, 1, "SAME")).ravel()
     lo = (w - 1) // 2
     c = np.concatenate([[0.0], np.cumsum(np.concatenate([np.zeros(lo), x.astype(np.float64), np.zeros(w)]))])

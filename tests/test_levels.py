@@ -1,6 +1,6 @@
 """Large windows split into passes of small windows (``_levels``) against the NumPy reference.
 
-Every case checks that its window is split (``_windows.split_passes``) and then compares values, gradients,
+Every case checks that its window is split (``_routes.split_passes``) and then compares values, gradients,
 jvp and indices (max/min; values and gradients for sum/avg/lp) with the brute-force reference: padding (low
 runs of padding that the outer pass sees as its own), strides, dilation, ceil_mode, ties, NaN, infinities
 equal to the padding's identity, integers, several axes, and the plan's arithmetic by hand.
@@ -216,10 +216,10 @@ SUM_GEOMS = [
 @pytest.mark.parametrize("geom", SUM_GEOMS, ids=lambda g: f"w{g[0]}s{g[1]}p{g[2]}d{g[3]}c{int(g[4])}")
 @pytest.mark.parametrize("op", ["sum", "avg", "lp"])
 def test_window_sums_values_and_grad(op, geom):
-    from jaxpool import _windows
+    from jaxpool import _routes
     w, s, pad, dil, ceil = geom
     g0 = resolve((2, 83, 2), w, s, pad, dilation=dil, ceil_mode=ceil)
-    split = _windows.split_passes(g0.axes, "sum")
+    split = _routes.split_passes(g0.axes, "sum")
     assert split is not None and len(split) > 1
     x = np.random.default_rng(11).standard_normal((2, 83, 2)).astype(np.float32)
     kw = dict(dilation=dil, ceil_mode=ceil)
@@ -236,8 +236,8 @@ def test_window_sums_values_and_grad(op, geom):
 
 
 def test_prime_sum_window_is_not_split():
-    from jaxpool import _windows
-    assert _windows.split_passes(resolve((1, 200, 1), 37, 1, "SAME").axes, "sum") is None
+    from jaxpool import _routes
+    assert _routes.split_passes(resolve((1, 200, 1), 37, 1, "SAME").axes, "sum") is None
     assert _levels._plan(64, exact=True) == ((8, 8),) and _levels._plan(37, exact=True) == ()
 
 
@@ -247,9 +247,9 @@ def test_float32_average_of_4096_keeps_float32_accuracy_when_split(monkeypatch):
     backend = jax.default_backend()
     monkeypatch.setitem(_dispatch.TABLE, backend, dataclasses.replace(_dispatch._CPU, split_sum_below=1 << 30))
     jax.clear_caches()
-    from jaxpool import _windows
+    from jaxpool import _routes
     n, w = 12288, 4096
-    assert len(_windows.split_passes(resolve((1, n, 1), w, 1, "VALID").axes, "sum")) == 4  # 8 * 8 * 8 * 8
+    assert len(_routes.split_passes(resolve((1, n, 1), w, 1, "VALID").axes, "sum")) == 4  # 8 * 8 * 8 * 8
     x = (1000.0 + np.random.default_rng(9).standard_normal(n)).astype(np.float32)
     y = np.asarray(jaxpool.avg_pool(x.reshape(1, n, 1), w)).ravel()
     c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64))])

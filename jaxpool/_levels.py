@@ -40,14 +40,22 @@ PASS_COST = 8
 @functools.cache
 def _plan(w: int, exact: bool = False) -> tuple[tuple[int, int], ...]:
     """Cheapest split of a window of ``w`` offsets: ``((k, e), ...)`` from the outermost pass inwards; empty
-    when one pass of ``w`` views is cheapest. Cost model: ``PASS_COST + views`` per pass. ``exact``: the runs
-    must partition the window (``k`` divides ``w``, so ``b = e = w / k``), as window sums need."""
-    return _best(w, exact)[1]
+    when one pass of ``w`` views is cheapest. Cost model: ``PASS_COST + views`` per pass; of equally cheap
+    plans, the one with fewer passes. ``exact``: the runs must partition the window (``k`` divides ``w``, so
+    ``b = e = w / k``), as window sums need.
+
+    Fewer passes on a tie, measured (max fwd+bwd (8, 16384, 16) f32 stride 1 SAME, one process, interleaved,
+    2-core CPU, first found vs fewer passes): w=87 (4, 4, 6 views vs 7, 12) 6.66 vs 4.77 ms, w=103 5.67 vs
+    4.69, w=128 (4, 4, 8 vs 8, 16) 7.56 vs 5.77, w=144 5.55 vs 4.83, w=717 7.65 vs 7.07, w=849 7.94 vs 7.24 ms;
+    it changes the plan of 243 of the windows up to 4096, none of the powers of two but 128.
+    """
+    return _best(w, exact)[2]
 
 
 @functools.cache
-def _best(w: int, exact: bool) -> tuple[int, tuple[tuple[int, int], ...]]:
-    best: tuple[int, tuple[tuple[int, int], ...]] = (PASS_COST + w, ())
+def _best(w: int, exact: bool) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+    """(cost, number of passes, plan) of :func:`_plan`."""
+    best: tuple[int, int, tuple[tuple[int, int], ...]] = (PASS_COST + w, 1, ())
     for k in range(2, min(MAX_VIEWS, w) + 1):
         if exact and w % k:
             continue
@@ -55,10 +63,10 @@ def _best(w: int, exact: bool) -> tuple[int, tuple[tuple[int, int], ...]]:
         b = w - (k - 1) * e
         if b >= w:
             continue
-        inner_cost, inner_plan = _best(b, exact)
-        cost = PASS_COST + k + inner_cost
-        if cost < best[0]:
-            best = (cost, ((k, e), *inner_plan))
+        inner_cost, inner_passes, inner_plan = _best(b, exact)
+        cost, passes = PASS_COST + k + inner_cost, inner_passes + 1
+        if (cost, passes) < best[:2]:
+            best = (cost, passes, ((k, e), *inner_plan))
     return best
 
 

@@ -185,6 +185,9 @@ def test_plan_arithmetic_by_hand():
     assert _levels._plan(8) == ()  # one pass of 8 views is cheapest
     # 64 = runs of 8 at 8 starts spaced 8; cost 2 * (PASS_COST + 8) against PASS_COST + 64.
     assert _levels._plan(64) == ((8, 8),)
+    # 128: three passes of 4, 4, 8 views (3 * PASS_COST + 16 = 40) tie with two of 8 and 16 (2 * PASS_COST + 24
+    # = 40); the plan with fewer passes wins the tie: runs of 16 at 8 starts spaced 16.
+    assert _levels.PASS_COST == 8 and _levels._plan(128) == ((8, 16),)
     # SAME window 31 over 100: padding 15 each side, 99 + 4 * 6 + 1 = 124 run starts; runs of b = 31 - 4 * 6 = 7
     # reach the input from p0 = 15 - 6 = 9 to p1 = 15 + 100 = 115 (106 runs; the last spans 114..120).
     a = AxisGeometry(axis=1, size=100, window=31, stride=1, dilation=1, low=15, high=15, out=100)

@@ -266,18 +266,5 @@ class FractionalMaxPool(_LinenPool):
     """
 
 
-__all__ = [
-    "AdaptiveAvgPool",
-    "AdaptiveMaxPool",
-    "AvgPool",
-    "BlurPool",
-    "FractionalMaxPool",
-    "GlobalAvgPool",
-    "GlobalMaxPool",
-    "LPPool",
-    "MaxPool",
-    "MaxPoolWithIndices",
-    "MinPool",
-    "MinPoolWithIndices",
-    "SumPool",
-]
+#: The module classes, one per row of ``jaxpool._modules.OPS`` (tests/test_modules.py checks each is defined).
+__all__ = [*_modules.OPS]

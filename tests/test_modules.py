@@ -75,6 +75,11 @@ def test_every_public_function_taking_inputs_has_both_modules():
         "a public function that does not take `inputs` first must be listed in NOT_MODULES with a reason")
     assert not missing_modules(jaxpool.__all__)
     assert len(WITH_INPUTS) == len(_modules.OPS) == 13  # and no row without a public function
+    # a star import brings exactly the 13 module classes (no helpers or re-exported libraries)
+    for family in (jpl, jpn):
+        names: dict = {}
+        exec(f"from {family.__name__} import *", names)
+        assert sorted(k for k in names if not k.startswith("__")) == sorted(_modules.OPS), family.__name__
 
 
 def test_a_public_function_missing_from_the_table_fails(monkeypatch):

@@ -13,7 +13,9 @@ Nothing is computed from a config that was not checked: unknown ``--config.*`` f
 name), non-finite or impossible values, grid fields overridden with ``--sweep``, and run folders that hold
 another config (``--overwrite`` discards them) all end the process before any compute with one line,
 ``error: ...``, and exit status 1; so do a folder another process is writing (its pid named), a damaged
-checkpoint with no intact one before it (``--restart_run``), and I/O errors (the path and the cause).
+checkpoint with no intact one before it (``--restart_run``), a run whose loss stops being finite (the step and
+the last good checkpoint named), I/O errors (the path and the cause), and a sweep in which any run failed
+(after its summary is written; the failed runs named).
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ def _sweep(
     table = report.write_report(workdir)
     print(table)
     print(f"runs: {counts}; wall time {time.perf_counter() - t0:.0f} s; summary in {workdir}")
+    failed = sorted(name for name, s in status.items() if s.startswith("failed"))
+    if failed:  # a job array or script must see it: the summary is written, the exit status is 1
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        _fail(f"{len(failed)} of {len(status)} runs failed ({shown}); each folder holds failed.json with the "
+              "error, and --retry_failed runs them again")
 
 
 def run(study: Study) -> None:
@@ -109,7 +116,7 @@ def run(study: Study) -> None:
                 if f.workers > 1 or f.shard != "0/1" or f.retry_failed:
                     raise app.UsageError("--workers, --shard and --retry_failed need --sweep")
                 _one_run(study, f.config, f.workdir, f.overwrite, f.restart_run)
-        except (ValueError, runfolder.FolderBusy, checkpoints.DamagedCheckpoint) as e:
+        except (ValueError, FloatingPointError, runfolder.FolderBusy, checkpoints.DamagedCheckpoint) as e:
             _fail(e)
         except OSError as e:
             _fail(_io_cause(e))

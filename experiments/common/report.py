@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def check_one_study(runs: list[dict[str, Any]]) -> None:
     (``config.result_fields`` leaves out paths, progress bars, the distributed set-up).
 
     Raises:
-      ValueError: naming two runs that disagree and the first differing field with both values.
+      ValueError: naming two runs that disagree and every differing field with both values.
     """
 
     def comparable(run: dict[str, Any]) -> dict[str, Any]:
@@ -103,8 +104,9 @@ def check_one_study(runs: list[dict[str, Any]]) -> None:
         diff = differing_fields(first, comparable(run))
         if diff:
             raise ValueError(
-                f"runs {finished[0]['name']} and {run['name']} were trained with different configs (config."
-                f"{diff[0]}); a summary compares runs of one config (only the grid fields model.downsample, "
+                f"runs {finished[0]['name']} and {run['name']} were trained with different configs ("
+                + ", ".join(f"config.{d}" for d in diff)
+                + "); a summary compares runs of one config (only the grid fields model.downsample, "
                 "data.train_size and seed may differ)"
             )
 
@@ -352,12 +354,23 @@ def write_report(workdir: str | Path) -> str:
 
 
 def main(argv: list[str]) -> None:
-    """CLI: rebuild the summary and plots of ``--workdir`` and print the accuracy table."""
+    """CLI: rebuild the summary and plots of ``--workdir`` and print the accuracy table.
+
+    A folder without run folders, runs of different configs and I/O errors end the process with one line,
+    ``error: ...``, and exit status 1."""
     from absl import app, flags
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    print(write_report(flags.FLAGS.workdir))
+    workdir = Path(flags.FLAGS.workdir)
+    try:
+        if not load_runs(workdir):
+            raise ValueError(f"no run folders under {workdir / 'runs'} (--workdir is a sweep folder: the one "
+                             "holding runs/<name>/)")
+        print(write_report(workdir))
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

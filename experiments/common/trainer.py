@@ -84,6 +84,14 @@ def _predict(fns: Compiled, params: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _last_good(manager: Any, workdir: Path) -> str:
+    """Where a diverged run can restart from: its newest saved checkpoint, or that none was saved yet."""
+    step = manager.latest_step()
+    if step is None:
+        return f"no checkpoint saved yet in {workdir / 'checkpoints'}"
+    return f"last good checkpoint: step {step} in {workdir / 'checkpoints'}"
+
+
 def _eval_record(fns: Compiled, params: Any, data: Dataset, step: int) -> dict[str, float]:
     train_loss, train_acc = _evaluate(fns, params, data.x_train, data.y_train)
     test_loss, test_acc = _evaluate(fns, params, data.x_test, data.y_test)
@@ -230,8 +238,7 @@ def _train(
                 raise FloatingPointError(
                     f"non-finite training loss {losses[bad]} at step {step + bad} "
                     f"(downsample={config.model.downsample}, seed={config.seed}); "
-                    "last good checkpoint: "
-                    f"step {manager.latest_step() or 'none'} in {workdir / 'checkpoints'}"
+                    f"{_last_good(manager, workdir)}"
                 )
             step += n
             record = {
@@ -243,7 +250,7 @@ def _train(
                 raise FloatingPointError(
                     f"non-finite evaluation loss (train {record['train_loss']}, test {record['test_loss']}) "
                     f"after step {step} (downsample={config.model.downsample}, seed={config.seed}); "
-                    f"last good checkpoint: step {manager.latest_step() or 'none'} in {workdir / 'checkpoints'}"
+                    f"{_last_good(manager, workdir)}"
                 )
             log(record)
             if step % config.checkpoint_every == 0 or step == config.num_steps:

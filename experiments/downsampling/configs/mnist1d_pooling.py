@@ -17,7 +17,7 @@ The default sweep (12 variants x 5 seeds 0-4 x train sizes 1000 and 5000 = 120 r
 ``bash scripts/ablate.sh`` (545 s for the sweep, 18 CPU-minutes in all)):
 
   python -m experiments.downsampling.main --sweep --config experiments/downsampling/configs/mnist1d_pooling.py \
-      --workdir runs/mnist1d --workers 2
+      --workdir runs/mnist1d_pooling --workers 2
 
 Expected (final test accuracy %, mean [95 % t-interval] over seeds 0-4; experiments/results/mnist1d_main/):
 at 1000 training examples max 77.6 [75.9, 79.3], avg 74.9 [73.3, 76.5], L2 78.8 [77.0, 80.7], blur 85.6

@@ -161,3 +161,29 @@ def test_disk_full_ends_with_one_line_naming_the_path(tmp_path: Path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last == f"error: I/O error on {tmp_path / 'config.json'}: No space left on device", proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_sweep_with_a_failed_run_writes_its_summary_and_exits_1(tmp_path: Path, data_cache: Path) -> None:
+    # sgd at learning rate 1e30 diverges at once: the run is recorded as failed, the summary is still written,
+    # and the exit status tells a job array or script that the sweep did not produce every result.
+    proc = _run(
+        "experiments.downsampling.main", "--sweep", f"--workdir={tmp_path}",
+        "--config.sweep.downsample=('strided_conv',)", "--config.sweep.seed=(0,)", "--config.sweep.train_size=(200,)",
+        "--config.optimizer.name=sgd", "--config.optimizer.learning_rate=1e30", *tiny_flags(data_cache, sweep=True),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "error: 1 of 1 runs failed (strided_conv-n200-s0); each folder holds failed.json" in proc.stderr
+    assert "non-finite" in json.loads((tmp_path / "runs" / "strided_conv-n200-s0" / "failed.json").read_text())[
+        "error"]
+    assert "## Failed runs" in (tmp_path / "summary.md").read_text()
+
+
+def test_report_of_a_folder_without_runs_exits_1(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.common.report", f"--workdir={tmp_path / 'typo'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"error: no run folders under {tmp_path / 'typo' / 'runs'} (--workdir is a sweep folder: the one holding "
+        "runs/<name>/)")

@@ -368,3 +368,9 @@ def test_runs_of_different_configs_are_not_summarized_together(tmp_path: Path) -
     with pytest.raises(ValueError, match=r"runs avg_pool-n1000-s1 and max_pool-n1000-s1 were trained with "
                                          r"different configs \(config\.num_steps: 1000 -> 2000\)"):
         report.load_runs(tmp_path)
+    # every differing field is named, not only the first
+    config = _io.read_json(tmp_path / "runs" / "max_pool-n1000-s1" / "config.json")
+    _io.atomic_write_json(tmp_path / "runs" / "max_pool-n1000-s1" / "config.json", {**config, "eval_every": 50})
+    with pytest.raises(ValueError, match=r"different configs \(config\.eval_every: '<absent>' -> 50, "
+                                         r"config\.num_steps: 1000 -> 2000\); a summary"):
+        report.load_runs(tmp_path)

@@ -279,9 +279,15 @@ def seed_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def checks(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain-language checks against the reference: the largest |ours - paper| per train size."""
+def checks(rows: list[dict[str, Any]], runs: list[dict[str, Any]] = ()) -> list[str]:
+    """Plain-language checks against the reference: the largest |ours - paper| per train size, after a caveat
+    when ``runs`` trained for another number of steps than the reference's ``reference.num_steps``."""
     out = []
+    ref_steps = (runs[0]["config"].get("reference") or {}).get("num_steps") if runs else None
+    steps = sorted({r["config"].get("num_steps") for r in runs if r["config"].get("num_steps") is not None})
+    if ref_steps is not None and steps and steps != [ref_steps]:
+        out.append(f"these runs trained for {', '.join(map(str, steps))} steps, the reference for {ref_steps}: "
+                   "the differences below are not a reproduction check")
     for size in sorted({r["train_size"] for r in rows}):
         diffs = [abs(r["diff_vs_paper"]) for r in rows if r["train_size"] == size]
         diffs = [d for d in diffs if not math.isnan(d)]
@@ -342,7 +348,7 @@ def write_report(workdir: str | Path) -> str:
         tests = _stats_module.contrast_rows(per_seed(runs, key), variant_order(runs), key)
         if tests:
             md += [f"### {title[0].upper()}{title[1:]}", "", _stats_module.contrast_table(tests), ""]
-    md += ["## Checks", ""] + [f"- {c}" for c in checks(rows)] + [""]
+    md += ["## Checks", ""] + [f"- {c}" for c in checks(rows, runs)] + [""]
     if failed:
         md += ["## Failed runs", ""] + failed + [""]
     md += ["## Plots", ""] + [f"![{name}]({name})" for name in plots.write_plots(workdir, runs, rows)]

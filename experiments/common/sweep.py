@@ -113,14 +113,20 @@ def grid(study: Study, config: ml_collections.ConfigDict) -> list[Run]:
       ``model.downsample`` and ``seed`` set; every config is validated.
 
     Raises:
-      ValueError: if a sweep list is empty or lists a value twice, or a grid point is an invalid config (the
-        message names the field).
+      ValueError: if a sweep list is empty, lists a value twice or holds a name with commas (a bare comma list
+        on the command line), or a grid point is an invalid config (the message names the field).
     """
     sweep = config.sweep
     for field, kind in (("train_size", int), ("downsample", str), ("seed", int)):
         if len(sweep[field]) == 0:
             raise ValueError(f"config.sweep.{field} is empty; allowed: a non-empty tuple")
         values = [kind(v) for v in sweep[field]]
+        joined = [v for v in values if isinstance(v, str) and "," in v]
+        if joined:  # a bare comma list on the command line arrives as one name
+            raise ValueError(
+                f"config.sweep.{field}={tuple(sweep[field])} holds {joined[0]!r}, one name with commas; write the "
+                f"list as a quoted tuple: --config.sweep.{field}=\"{tuple(joined[0].split(','))}\""
+            )
         twice = sorted({v for v in values if values.count(v) > 1}, key=values.index)
         if twice:
             raise ValueError(

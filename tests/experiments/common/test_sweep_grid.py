@@ -41,6 +41,16 @@ def test_repeated_grid_values_are_refused_naming_the_field(
     )
 
 
+def test_a_bare_comma_list_is_refused_naming_the_sweep_field(tiny_config: ml_collections.ConfigDict) -> None:
+    # --config.sweep.downsample=max_pool,strided_conv arrives as one name; the message names the sweep field
+    # (not model.downsample, which the grid point would set) and the quoted tuple to write instead
+    tiny_config.sweep.downsample = ("max_pool,strided_conv",)
+    message = ("config.sweep.downsample=('max_pool,strided_conv',) holds 'max_pool,strided_conv', one name with "
+               "commas; write the list as a quoted tuple: --config.sweep.downsample=\"('max_pool', 'strided_conv')\"")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sweep.grid(STUDY, tiny_config)
+
+
 def test_a_field_given_twice_is_refused() -> None:
     first, second = "--config.sweep.seed=(0, 1)", "--config.sweep.seed=(1, 2)"
     argv = ["main", f"--config={CONFIG}", first, "--config.num_steps=5", second]

@@ -279,11 +279,11 @@ def seed_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def checks(rows: list[dict[str, Any]], runs: list[dict[str, Any]] = ()) -> list[str]:
+def checks(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[str]:
     """Plain-language checks against the reference: the largest |ours - paper| per train size, after a caveat
     when ``runs`` trained for another number of steps than the reference's ``reference.num_steps``."""
     out = []
-    ref_steps = (runs[0]["config"].get("reference") or {}).get("num_steps") if runs else None
+    ref_steps = (runs[0]["config"].get("reference") or {}).get("num_steps")
     steps = sorted({r["config"].get("num_steps") for r in runs if r["config"].get("num_steps") is not None})
     if ref_steps is not None and steps and steps != [ref_steps]:
         out.append(f"these runs trained for {', '.join(map(str, steps))} steps, the reference for {ref_steps}: "
@@ -303,15 +303,18 @@ def write_report(workdir: str | Path) -> str:
       workdir: a sweep folder (holding ``runs/``).
 
     Returns:
-      The accuracy table (mean and 95 % CI) and the shift table (both shift tests), as markdown text
-      (empty-state text when no run folder exists).
+      The accuracy table (mean and 95 % CI) and the shift table (both shift tests), as markdown text.
+
+    Raises:
+      ValueError: no run folder under ``workdir/runs`` (naming the path), or runs of different configs.
     """
     from experiments.common import plots
 
     workdir = Path(workdir)
     runs = load_runs(workdir)
     if not runs:
-        return f"no run folders under {workdir / 'runs'}"
+        raise ValueError(f"no run folders under {workdir / 'runs'} (--workdir is a sweep folder: the one holding "
+                         "runs/<name>/)")
     rows = summarize(runs)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -368,12 +371,8 @@ def main(argv: list[str]) -> None:
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    workdir = Path(flags.FLAGS.workdir)
     try:
-        if not load_runs(workdir):
-            raise ValueError(f"no run folders under {workdir / 'runs'} (--workdir is a sweep folder: the one "
-                             "holding runs/<name>/)")
-        print(write_report(workdir))
+        print(write_report(flags.FLAGS.workdir))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -93,12 +93,14 @@ def check_training(config: ml_collections.ConfigDict, num_devices: int = 1) -> N
     for field in ("batch_size", "eval_batch_size", "num_steps", "eval_every", "checkpoint_every",
                   "data.train_size", "data.test_size"):
         positive_int(config, field)
-    need(
-        config.checkpoint_every % config.eval_every == 0,
-        "checkpoint_every",
-        config.checkpoint_every,
-        f"a positive multiple of eval_every={config.eval_every} (checkpoints are taken at eval points)",
-    )
+    if config.checkpoint_every % config.eval_every:
+        raise ValueError(
+            f"config.checkpoint_every={config.checkpoint_every} is not a multiple of "
+            f"config.eval_every={config.eval_every} (checkpoints are taken at eval points); allowed: "
+            f"checkpoint_every a multiple of eval_every, e.g. checkpoint_every="
+            f"{-(-config.checkpoint_every // config.eval_every) * config.eval_every} with eval_every="
+            f"{config.eval_every}"
+        )
     for field in ("batch_size", "eval_batch_size"):
         if config[field] % num_devices:
             raise ValueError(

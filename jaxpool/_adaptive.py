@@ -28,15 +28,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxpool._args import (
     LAYOUT_FIRST,
     LAYOUT_LAST,
+    MAX_SIZE,
     accumulation_dtype,
     check_flag,
     check_inputs,
     check_int32_extent,
     check_output_size,
+    check_spatial_sizes,
     infer_num_spatial_dims,
     result_dtype,
     spatial_axes_for,
@@ -76,7 +79,9 @@ class _Binned:
             self.split = (out, k)
             self.reduce_axis = axis + 1
             bshape[axis], bshape[axis + 1] = out, k
-            self.positions = (np.arange(out)[:, None] * k + np.arange(k)[None, :]).reshape(bshape)
+            # bin i holds positions i * k + j: an iota in the program, no table on the host
+            self.positions = (lax.broadcasted_iota(jnp.int32, bshape, axis) * k
+                              + lax.broadcasted_iota(jnp.int32, bshape, axis + 1))
             self.mask = None
         elif out < self.size:
             starts, ends = adaptive_bins(self.size, out)
@@ -93,6 +98,12 @@ class _Binned:
         else:
             self.split = None
             self.reduce_axis = axis
+            if self.size * out > MAX_SIZE:
+                raise ValueError(
+                    f"output_size {out} for a spatial dim of size {self.size} (input axis {axis}): more bins than "
+                    f"elements are pooled through a (size x bins) membership mask of {self.size * out} entries, "
+                    f"beyond {MAX_SIZE}; ask for at most {MAX_SIZE // self.size} bins along this dim"
+                )
             starts, ends = adaptive_bins(self.size, out)
             p = np.arange(self.size)[:, None]
             bshape[axis], bshape[axis + 1] = self.size, out
@@ -100,7 +111,8 @@ class _Binned:
             pshape = [1] * rank
             pshape[axis] = self.size
             self.positions = np.arange(self.size).reshape(pshape)
-        self.positions = self.positions.astype(np.int32)
+        if isinstance(self.positions, np.ndarray):
+            self.positions = self.positions.astype(np.int32)
 
     def view(self, x: Array) -> Array:
         if self.index is not None:
@@ -143,7 +155,9 @@ class _Binned:
         return self.reduce_onehot(jnp.where(onehot, v, jnp.asarray(fill, t.dtype)), kind)
 
     def reduce_onehot(self, v: Array, kind: str) -> Array:
-        return {"sum": jnp.sum, "max": jnp.max, "min": jnp.min}[kind](v, axis=self.reduce_axis)
+        if kind == "sum":  # one non-zero term per bin: keep the dtype (jnp.sum widens int32 under x64)
+            return jnp.sum(v, axis=self.reduce_axis, dtype=v.dtype)
+        return {"max": jnp.max, "min": jnp.min}[kind](v, axis=self.reduce_axis)
 
 
 def _plan(shape: tuple[int, ...], axes: tuple[int, ...], sizes: tuple[int, ...]) -> list[_Binned]:
@@ -225,6 +239,7 @@ def _prepare(inputs: Any, output_size: Any, channels_first: Any) -> tuple[Array,
     axes = spatial_axes_for(shape, n, channels_first, arg="output_size")
     if isinstance(sizes, int):
         sizes = (sizes,) * n
+    check_spatial_sizes(shape, axes)
     for d, ax in enumerate(axes):
         if shape[ax] < 1:
             raise ValueError(

@@ -297,6 +297,15 @@ def check_output_size(output_size: Any, *, allow_none: bool = True) -> tuple[int
                  for o in output_size)
 
 
+def check_spatial_sizes(shape: Sequence[int], axes: Sequence[int]) -> None:
+    """Raise ValueError naming the dim if a spatial dim of an input of ``shape`` (spatial ``axes``) is longer than
+    :data:`MAX_SIZE`: positions along a dim are int32 (docs/semantics.md §2)."""
+    for d, ax in enumerate(axes):
+        if shape[ax] > MAX_SIZE:
+            raise ValueError(f"spatial dim {d} (input axis {ax}) of the input (shape {tuple(shape)}) has size "
+                             f"{shape[ax]}, beyond the largest size jaxpool handles ({MAX_SIZE}, int32 positions)")
+
+
 def check_int32_extent(count: int, what: str) -> None:
     """Raise ValueError if ``count`` flat positions (``what``) do not fit int32 indices."""
     if count > MAX_SIZE:
@@ -391,7 +400,8 @@ DOC_WINDOW_ARGS = """
       strides: int or N ints; ``None`` means stride 1 in every dim (Flax's default, NOT PyTorch's
         "stride = window").
       padding: ``"VALID"``, ``"SAME"``, ``"SAME_LOWER"`` (any case; split as ``lax.padtype_to_pads``), an int,
-        N ints (symmetric) or N ``(low, high)`` pairs. Padded positions never win.
+        N ints (symmetric) or N ``(low, high)`` pairs. Padded positions never win a max/min; sums add nothing
+        for them; averages count them in the divisor only with ``count_include_pad=True``.
       dilation: int or N ints (spacing of sampled positions; ``None`` = 1).
       ceil_mode: round the output size up as PyTorch does (explicit padding only); a window that would start
         at or beyond ``size + low`` is dropped.
@@ -400,8 +410,11 @@ DOC_WINDOW_ARGS = """
 
 DOC_WINDOW_RETURNS = """
     Returns:
-      Array of the input dtype and shape ``pool_output_shape(inputs.shape, ...)``: per spatial dim
-      ``floor((size + low + high - eff) / stride) + 1`` with ``eff = dilation * (window - 1) + 1``.
+      Array of shape ``pool_output_shape(inputs.shape, ...)``: per spatial dim
+      ``floor((size + low + high - eff) / stride) + 1`` with ``eff = dilation * (window - 1) + 1`` (with
+      ``ceil_mode=True`` rounded up, less a last window that would start at or beyond ``size + low``). dtype:
+      max/min keep the input dtype; sum follows ``jnp.sum``, avg and lp ``jnp.mean`` (integers and bool give
+      the default int / float; docs/semantics.md §3).
 """
 
 DOC_WINDOW_RAISES = """

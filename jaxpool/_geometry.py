@@ -35,6 +35,7 @@ from jaxpool._args import (  # noqa: F401  (check_dtype, infer_num_spatial_dims,
     check_flag,
     check_inputs,
     check_shape,
+    check_spatial_sizes,
     infer_num_spatial_dims,
     int_tuple,
     is_int,
@@ -283,6 +284,7 @@ def resolve(
             "pass padding=0; SAME already rounds the output up"
         )
     sizes = [input_shape[a] for a in axes_idx]
+    check_spatial_sizes(input_shape, axes_idx)
     effs = [d * (w - 1) + 1 for w, d in zip(windows, dil)]
     for d, (eff, w, dl) in enumerate(zip(effs, windows, dil)):
         if eff > MAX_SIZE:
@@ -309,6 +311,10 @@ def resolve(
                 f"effective window {eff} (window {w}, dilation {dl}): the output would be empty "
                 f"(window_shape={show(window_shape)}, input shape {input_shape})"
             )
+        if out == 1:
+            # One window: the stride samples nothing, so it is cut to the padded length (same views, same
+            # output) and no pass builds stride-sized phases or pads (cost independent of the stride).
+            s = min(s, max(size + lo + hi, eff))
         geom = AxisGeometry(ax, size, w, s, dl, lo, hi, out)
         first = first_padding_only_window(geom)
         if first is not None:

@@ -212,12 +212,15 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
         phase_shape[a.axis] = rows[a.axis]
     offs = offsets(axes)
     flat_of = {k: i for i, k in enumerate(offs)}
+    # Phases past the last one a window offset reads get no cotangent: they are zeros padded in when the phases
+    # are interleaved, so the program grows with the window, not with a stride beyond it.
+    used = [max((k * a.dilation) % a.stride for k in range(a.window)) + 1 for a in axes]
     per_axis = [
-        [[k for k in range(a.window) if (k * a.dilation) % a.stride == r] for r in range(a.stride)]
-        for a in axes
+        [[k for k in range(a.window) if (k * a.dilation) % a.stride == r] for r in range(n)]
+        for a, n in zip(axes, used)
     ]
     phases: dict[tuple[int, ...], Array] = {}
-    for rs in itertools.product(*(range(a.stride) for a in axes)):
+    for rs in itertools.product(*(range(n) for n in used)):
         total = None
         for k in itertools.product(*(per_axis[j][r] for j, r in enumerate(rs))):
             c, m = ctp, argp
@@ -234,11 +237,15 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
         a = axes[j]
         merged: dict[tuple[int, ...], Array] = {}
         for key in {r[:j] + r[j + 1:] for r in phases}:
-            parts = [phases[key[:j] + (r,) + key[j:]] for r in range(a.stride)]
+            parts = [phases[key[:j] + (r,) + key[j:]] for r in range(used[j])]
             if a.stride == 1:
                 merged[key] = parts[0]
                 continue
             stacked = jnp.stack(parts, axis=a.axis + 1)
+            if used[j] < a.stride:
+                config = [(0, 0, 0)] * stacked.ndim
+                config[a.axis + 1] = (0, a.stride - used[j], 0)
+                stacked = lax.pad(stacked, jnp.zeros((), stacked.dtype), config)
             shape = list(parts[0].shape)
             shape[a.axis] *= a.stride
             merged[key] = reshape_like(stacked, shape, parts[0])

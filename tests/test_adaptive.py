@@ -228,6 +228,14 @@ def test_transforms():
         (lambda x: jaxpool.global_max_pool(x, num_spatial_dims=1.0), TypeError, "num_spatial_dims=1.0"),
         (lambda x: jaxpool.global_max_pool(x, keepdims="no"), TypeError, "keepdims"),
         (lambda x: jaxpool.global_avg_pool(x.astype(np.complex64)), TypeError, "inputs has dtype complex64"),
+        # more bins than elements go through a (size x bins) mask: refused once it would pass int32 entries,
+        # before anything is allocated (it was numpy's MemoryError, or the process killed)
+        (lambda x: jaxpool.adaptive_avg_pool(x, (10**9, 1)), ValueError,
+         r"output_size 1000000000 for a spatial dim of size 4 \(input axis 1\).*at most 536870911 bins"),
+        (lambda x: jax.eval_shape(lambda v: jaxpool.adaptive_max_pool(v, 10**9), x), ValueError, "output_size"),
+        (lambda x: jax.eval_shape(lambda v: jaxpool.adaptive_max_pool(v, 3, return_indices=True),
+                                  jax.ShapeDtypeStruct((1, 2**31 + 10, 1), jnp.float32)), ValueError,
+         "has size 2147483658, beyond the largest size"),
     ],
 )
 def test_errors(call, err, name):
@@ -260,3 +268,25 @@ def test_non_dividing_bins_cost_scales_with_the_input(name):
                 for c in range(4):
                     grad[b, first[b, c], c] += ct[b, i, c]
     np.testing.assert_allclose(np.asarray(prog(x, ct)), grad, rtol=1e-5, atol=1e-6)
+
+
+def test_indices_stay_int32_under_x64_and_global_pooling_builds_no_table():
+    x = np.random.default_rng(3).standard_normal((1, 5, 4, 2)).astype(np.float32)
+    with jax.enable_x64(True):
+        _, idx = jaxpool.adaptive_max_pool(x, (3, 2), return_indices=True)
+        assert idx.dtype == jnp.int32
+    _, idx32 = jaxpool.adaptive_max_pool(x, (3, 2), return_indices=True)
+    np.testing.assert_array_equal(idx, idx32)
+    # the flat index of each bin's first maximum, by brute force over PyTorch's bins
+    for i, (s0, e0) in enumerate(_bins(5, 3)):
+        for j, (s1, e1) in enumerate(_bins(4, 2)):
+            for c in range(2):
+                block = x[0, s0:e0, s1:e1, c]
+                r, q = np.unravel_index(np.argmax(block), block.shape)
+                assert int(idx[0, i, j, c]) == (s0 + r) * 4 + (s1 + q)
+    # one bin per dim (global pooling) holds its positions as an iota: a 10**8-long signal traces without
+    # a host table (it built 1.7 GB of them) and the program holds no large constant
+    big = jax.ShapeDtypeStruct((1, 10**8, 1), jnp.float32)
+    assert jax.eval_shape(jaxpool.global_max_pool, big).shape == (1, 1)
+    text = jax.jit(jaxpool.global_max_pool).lower(big).as_text()
+    assert len(text) < 20_000

@@ -126,13 +126,45 @@ def test_huge_valid_geometry_is_checked_in_bounded_time():
     with hang_guard(HANG_BOUND_S):
         assert jaxpool.pool_output_shape((1, 6, 1), 10**7, padding="SAME") == (1, 6, 1)
         assert jaxpool.pool_output_shape((1, 6, 1), 2**31 - 1, 2**31 - 1, padding="SAME") == (1, 1, 1)
-        # eff = 2 * 2**29 + 1, out = floor((2**40 - 2**30 - 1) / 2**30) + 1 = 1022 + 1
-        assert jaxpool.pool_output_shape((1, 2**40, 1), 3, 2**30, dilation=2**29) == (1, 1023, 1)
+        # eff = 2 * 2**28 + 1, out = floor((2**31 - 1 - 2**29 - 1) / 2**29) + 1 = 2 + 1
+        assert jaxpool.pool_output_shape((1, 2**31 - 1, 1), 3, 2**29, dilation=2**28) == (1, 3, 1)
+        # an input longer than int32 positions is refused naming its size, with or without padding
+        for padding in (0, 1):
+            with pytest.raises(ValueError, match=r"spatial dim 0 \(input axis 1\) of the input \(shape \(1, "
+                                                 r"1099511627776, 1\)\) has size 1099511627776"):
+                jaxpool.pool_output_shape((1, 2**40, 1), 3, 2, padding)
+        big = jax.ShapeDtypeStruct((1, 2**31 + 10, 1), jnp.float32)
+        with pytest.raises(ValueError, match="has size 2147483658, beyond the largest size"):
+            jax.eval_shape(lambda v: jaxpool.max_pool(v, 3, 2), big)
         # 2**31 - 1 windows of which the one starting at 3 samples only padding (dilation 2**30 skips the input)
         with pytest.raises(ValueError, match="padding"):
             jaxpool.pool_output_shape((1, 3, 1), 2, 1, 2**30 - 3, dilation=2**30)
         jpl.MaxPool(10**7, padding="SAME")  # builds without tracing the kernel
         jpn.MaxPool(10**7, padding="SAME")
+
+
+def test_a_stride_beyond_the_input_costs_what_the_input_does():
+    # One window per dim: the stride samples nothing, so 10**9 gives the values of a stride the size of the
+    # padded input, in bounded time and memory (blur_pool padded to whole strides: 72 GB; max_pool's gradient
+    # compiled one phase per stride position: 65 s at 3 * 10**4)
+    from reference import blur_reference, pool_reference_vjp
+
+    x = np.random.default_rng(1).normal(size=(1, 6, 5, 2)).astype(np.float32)
+    with hang_guard(HANG_BOUND_S):
+        y = jaxpool.blur_pool(x, 10**9, 3)
+        assert y.shape == (1, 1, 1, 2)
+        np.testing.assert_allclose(y, blur_reference(x, 10**9, 3, padding="reflect"), rtol=1e-6)
+        g = jax.grad(lambda v: jaxpool.max_pool(v, (3, 2), 10**9).sum())(x)
+        ones = np.ones((1, 1, 1, 2), np.float32)
+        np.testing.assert_array_equal(g, pool_reference_vjp(x, ones, "max", (3, 2), 10**9))
+        # strides beyond the window, several outputs: the reverse pass builds only the phases windows read
+        x1 = np.random.default_rng(2).normal(size=(1, 4096, 2)).astype(np.float32)
+        grad = jax.jit(jax.grad(lambda v: jaxpool.max_pool(v, 3, 1024, "SAME").sum())).lower(x1).compile()
+        small = jax.jit(jax.grad(lambda v: jaxpool.max_pool(v, 3, 4, "SAME").sum())).lower(x1).compile()
+        assert len(grad.as_text()) < 2 * len(small.as_text())
+        np.testing.assert_array_equal(jaxpool.max_pool(x1, 3, 1024, "SAME"), pool_reference(x1, "max", 3, 1024, "SAME"))
+        ct = np.ones((1, 4, 2), np.float32)
+        np.testing.assert_array_equal(grad(x1), pool_reference_vjp(x1, ct, "max", 3, 1024, "SAME"))
 
 
 def test_int64_unpool_indices_do_not_wrap():

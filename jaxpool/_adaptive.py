@@ -88,12 +88,15 @@ class _Binned:
             k = int((ends - starts).max())
             self.split = (out, k)
             self.reduce_axis = axis + 1
-            pos = starts[:, None] + np.arange(k)[None, :]
-            valid = pos < ends[:, None]
+            # built in the program from the bins' ends (O(out) on the host, not O(size))
+            first = jnp.asarray(starts.astype(np.int32))[:, None]
+            last = jnp.asarray((ends - 1).astype(np.int32))[:, None]
+            pos = first + lax.broadcasted_iota(jnp.int32, (out, k), 1)
+            valid = pos <= last
             # padded slots (bins shorter than k) read the bin's last element, masked; position -1 never wins
-            self.index = np.where(valid, pos, (ends - 1)[:, None]).reshape(-1).astype(np.int32)
+            self.index = jnp.where(valid, pos, last).reshape(-1)
             bshape[axis], bshape[axis + 1] = out, k
-            self.positions = np.where(valid, pos, -1).reshape(bshape)
+            self.positions = jnp.where(valid, pos, -1).reshape(bshape)
             self.mask = valid.reshape(bshape)
         else:
             self.split = None

@@ -76,17 +76,26 @@ class PhaseViews:
             else:
                 self.row_axis[ax] = len(shape)
                 shape += [n // a.stride, a.stride]
-        # Phase r of an axis is index r of its phase axis, sliced out when a view reads it (a program the size
-        # of the window, not of the stride).
-        self.x = x.reshape(shape)
+        x = x.reshape(shape)
+        # Nested split over the phase axes: phases[(r_0, r_1, ...)].
+        self.phases: dict[tuple[int, ...], Array] = {(): x}
+        for a in self.axes:
+            if a.stride == 1:
+                self.phases = {r + (0,): v for r, v in self.phases.items()}
+                continue
+            paxis = self.row_axis[a.axis] + 1
+            new = {}
+            for r, v in self.phases.items():
+                for i, part in enumerate(lax.split(v, [1] * a.stride, axis=paxis)):
+                    new[r + (i,)] = part
+            self.phases = new
+        self.out_shape = list(x.shape)
 
     def view(self, offset: Sequence[int], out_shape: Sequence[int]) -> Array:
         """Elements sampled by the window offset (one int per group axis, in axis order)."""
         rs, starts = phase_and_row(self.axes, offset)
-        v = self.x
-        for a, r, q in zip(self.axes, rs, starts):
-            if a.stride > 1:
-                v = lax.slice_in_dim(v, r, r + 1, 1, self.row_axis[a.axis] + 1)
+        v = self.phases[rs]
+        for a, q in zip(self.axes, starts):
             v = lax.slice_in_dim(v, q, q + a.out, 1, self.row_axis[a.axis])
         return v.reshape(out_shape)
 

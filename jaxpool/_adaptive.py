@@ -113,9 +113,7 @@ class _Binned:
             self.mask = ((p >= starts[None, :]) & (p < ends[None, :])).reshape(bshape)
             pshape = [1] * rank
             pshape[axis] = self.size
-            self.positions = np.arange(self.size).reshape(pshape)
-        if isinstance(self.positions, np.ndarray):
-            self.positions = self.positions.astype(np.int32)
+            self.positions = np.arange(self.size, dtype=np.int32).reshape(pshape)
 
     def view(self, x: Array) -> Array:
         if self.index is not None:

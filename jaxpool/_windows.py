@@ -39,6 +39,7 @@ from jaxpool._dispatch import kernels
 from jaxpool._geometry import AxisGeometry
 from jaxpool._routes import abutting, is_tiling, large_axis
 from jaxpool._sharding import reshape_like
+from jaxpool._stride_blocks import resize
 from jaxpool._views import SliceViews, blockwise, group_out_shape, offset_dtype, offsets, static_mask
 
 Array = jnp.ndarray
@@ -241,11 +242,7 @@ def scatter_pass(ct: Array, axes: Sequence[AxisGeometry], in_shape: Sequence[int
             if a.stride == 1:
                 merged[key] = parts[0]
                 continue
-            stacked = jnp.stack(parts, axis=a.axis + 1)
-            if used[j] < a.stride:
-                config = [(0, 0, 0)] * stacked.ndim
-                config[a.axis + 1] = (0, a.stride - used[j], 0)
-                stacked = lax.pad(stacked, jnp.zeros((), stacked.dtype), config)
+            stacked = resize(jnp.stack(parts, axis=a.axis + 1), a.axis + 1, 0, a.stride, 0)
             shape = list(parts[0].shape)
             shape[a.axis] *= a.stride
             merged[key] = reshape_like(stacked, shape, parts[0])
